@@ -1,0 +1,38 @@
+"""Temporal connection details shared by the worker, the API, the CLI and the tests."""
+
+from datetime import datetime
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+class SearchAttributes:
+    """Custom search attributes the dispute workflow keeps current for listing and audit."""
+
+    STATE = SearchAttributeKey.for_keyword("DisputeState")
+    BUYER = SearchAttributeKey.for_keyword("BuyerId")
+    SELLER = SearchAttributeKey.for_keyword("SellerId")
+    ORDER = SearchAttributeKey.for_keyword("OrderId")
+    CATEGORY = SearchAttributeKey.for_keyword("ReasonCategory")
+    MEDIATOR = SearchAttributeKey.for_keyword("MediatorId")
+    NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+    URGENT = SearchAttributeKey.for_bool("Urgent")
+    AWAITING_MEDIATOR = SearchAttributeKey.for_bool("AwaitingMediator")
+
+    ALL = (STATE, BUYER, SELLER, ORDER, CATEGORY, MEDIATOR, NEXT_DEADLINE, URGENT, AWAITING_MEDIATOR)
+
+
+def dev_server_search_attribute_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags that register ours on `temporal server start-dev`."""
+    type_names = {str: "Keyword", datetime: "Datetime", bool: "Bool"}
+    flags: list[str] = []
+    for key in SearchAttributes.ALL:
+        flags += ["--search-attribute", f"{key.name}={type_names[key.value_type]}"]
+    return flags
+
+
+async def connect(address: str, namespace: str) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
