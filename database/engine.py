@@ -1,0 +1,99 @@
+"""The SQLAlchemy engine: SQLite embedded by default, PostgreSQL in production.
+
+SQLite notes. Python's sqlite3 driver (before 3.12's ``autocommit`` attribute) starts
+transactions lazily and only for DML, so a read-then-write transaction begins as a
+reader and has to upgrade its lock when it first writes; two such transactions then
+wait on each other until one fails with "database is locked". We take transaction
+control away from the driver (``isolation_level = None``) and emit ``BEGIN IMMEDIATE``
+ourselves whenever SQLAlchemy begins a transaction, so every transaction takes the
+write lock up front and writers queue behind each other (``busy_timeout``) instead of
+deadlocking. WAL keeps readers outside transactions unblocked. This is the recipe in
+SQLAlchemy's SQLite dialect documentation ("Enabling Non-Legacy SQLite Transactional
+Modes").
+"""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+DEFAULT_URL = "sqlite:///.data/disputeflow.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def make_engine(url: str = DEFAULT_URL, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """Create the engine for ``url``.
+
+    ``sqlite:///path/to.db`` (the parent directory is created) or
+    ``postgresql+psycopg://user@host/db`` (a bare ``postgresql://`` is taken to mean the
+    psycopg 3 driver). ``schema`` is PostgreSQL only: it becomes the connection's
+    ``search_path`` so every table lives in (and is looked up in) that schema; the
+    schema itself must already exist.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema= is only supported for PostgreSQL")
+        return _sqlite_engine(url, parsed.database, echo=echo)
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args: dict[str, str] = {}
+        if schema is not None:
+            if not _SCHEMA_NAME.match(schema):
+                raise ValueError(f"{schema!r} is not a plain PostgreSQL schema name")
+            connect_args["options"] = f"-csearch_path={schema}"
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, echo=echo)
+    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+                     "use sqlite:///path or postgresql+psycopg://...")
+
+
+def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
+    in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
+    if not in_memory and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _connection_record) -> None:  # noqa: ANN001
+        # Stop the driver from emitting its own (deferred) BEGIN; see the module docstring.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet (no migrations: additive only)."""
+    import ledger.models  # noqa: F401  (registers its tables on SQLModel.metadata)
+
+    SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def session(engine: Engine) -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back if it raises."""
+    with Session(engine, expire_on_commit=False) as db, db.begin():
+        yield db
