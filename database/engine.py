@@ -87,7 +87,11 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet (no migrations: additive only)."""
-    import ledger.models  # noqa: F401  (registers its tables on SQLModel.metadata)
+    # Importing a table module registers its tables on SQLModel.metadata.
+    import api.idempotency  # noqa: F401
+    import ledger.models  # noqa: F401
+    import notifications.models  # noqa: F401
+    import orders.models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
 

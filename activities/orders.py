@@ -1,0 +1,13 @@
+from temporalio import activity
+
+from orders import OrderService
+from workflows.models import ReleaseOrder
+
+
+class OrderActivities:
+    def __init__(self, orders: OrderService):
+        self._orders = orders
+
+    @activity.defn
+    def release_order(self, request: ReleaseOrder) -> None:
+        self._orders.release_dispute(request.order_id, request.dispute_id)

@@ -1,0 +1,116 @@
+"""Talking to dispute workflows, with Temporal's failures turned into problem responses."""
+
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.problems import Problem, problem_type
+from api.schemas import DisputeSummary
+from config.temporal import SearchAttributes
+from workflows import rules
+from workflows.dispute import DisputeWorkflow
+from workflows.models import Acting, Action, DisputeInput, DisputeState, DisputeView
+
+# How long the API waits for a worker to answer before telling the client to retry.
+WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
+
+_STATUS_BY_FAILURE = {rules.FORBIDDEN: 403, rules.NOT_ALLOWED_NOW: 409, rules.INVALID: 422}
+_TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Action not allowed now",
+                     rules.INVALID: "Invalid action"}
+
+
+async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:
+    """Start the dispute and answer once its escrow is frozen (Update-with-Start)."""
+    order = dispute.order
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(SearchAttributes.STATE, DisputeState.WAIT_SELLER_AGREE.value),
+        SearchAttributePair(SearchAttributes.BUYER, order.buyer_id),
+        SearchAttributePair(SearchAttributes.SELLER, order.seller_id),
+        SearchAttributePair(SearchAttributes.ORDER, order.order_id),
+        SearchAttributePair(SearchAttributes.CATEGORY, dispute.request.reason.value),
+    ])
+    start = WithStartWorkflowOperation(
+        DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=task_queue,
+        search_attributes=attributes,
+        # A retried request finds the dispute its first attempt started.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A dispute id names one case for ever; a closed one is never started again.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            DisputeWorkflow.opened, start_workflow_operation=start, rpc_timeout=WORKER_ANSWER_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        return await view(client, dispute.dispute_id)
+
+
+async def view(client: Client, dispute_id: str) -> DisputeView:
+    handle = client.get_workflow_handle(dispute_id)
+    try:
+        return await handle.query(DisputeWorkflow.view, rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    except RPCError as error:
+        raise _rpc_problem(error, dispute_id) from error
+
+
+async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
+              idempotency_key: str | None) -> DisputeView:
+    handle = client.get_workflow_handle(dispute_id)
+    try:
+        return await handle.execute_update(
+            action.value, argument, id=idempotency_key, result_type=DisputeView,
+            rpc_timeout=WORKER_ANSWER_TIMEOUT,
+        )
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in _STATUS_BY_FAILURE:
+            extensions = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+            raise Problem(_STATUS_BY_FAILURE[cause.type], _TITLE_BY_FAILURE[cause.type], cause.message,
+                          type=problem_type(cause.type), **extensions) from error
+        raise
+    except RPCError as error:
+        raise _rpc_problem(error, dispute_id) from error
+
+
+async def list_disputes(client: Client, query: str, limit: int) -> list[DisputeSummary]:
+    summaries = []
+    async for execution in client.list_workflows(query, limit=limit):
+        summaries.append(summary(execution))
+    return summaries
+
+
+def summary(execution: WorkflowExecution) -> DisputeSummary:
+    attrs = execution.typed_search_attributes
+    closed = execution.status not in (None, WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
+    return DisputeSummary(
+        dispute_id=execution.id,
+        order_id=attrs.get(SearchAttributes.ORDER),
+        buyer_id=attrs.get(SearchAttributes.BUYER),
+        seller_id=attrs.get(SearchAttributes.SELLER),
+        state=attrs.get(SearchAttributes.STATE),
+        reason=attrs.get(SearchAttributes.CATEGORY),
+        next_deadline=attrs.get(SearchAttributes.NEXT_DEADLINE),
+        opened_at=execution.start_time,
+        closed_at=execution.close_time if closed else None,
+    )
+
+
+def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
+    if error.status == RPCStatusCode.FAILED_PRECONDITION or "already completed" in error.message:
+        return Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
+                       type=problem_type("dispute-closed"))
+    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+        return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
+                       "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})
+    return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))

@@ -1,0 +1,57 @@
+"""Idempotency-Key handling for requests that create resources outside Temporal.
+
+A key is scoped to the caller and remembers which resource it created, so a retry
+finds the same dispute instead of opening another one.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel
+
+from api.problems import Problem, problem_type
+from identity import Actor
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    caller: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=100)
+    request_fingerprint: str = Field(max_length=64)
+    resource_id: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def fingerprint(operation: str, body: dict) -> str:
+    canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _caller(actor: Actor) -> str:
+    return f"{actor.role.value}:{actor.party_id}"
+
+
+def recall(engine: Engine, actor: Actor, key: str, request_fingerprint: str) -> str | None:
+    """The resource an earlier request with this key created, if any."""
+    with Session(engine) as session:
+        record = session.get(IdempotencyRecord, (_caller(actor), key))
+        if record is None:
+            return None
+        if record.request_fingerprint != request_fingerprint:
+            raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for a different request.",
+                          type=problem_type("idempotency-key-reused"))
+        return record.resource_id
+
+
+def remember(engine: Engine, actor: Actor, key: str, request_fingerprint: str, resource_id: str) -> None:
+    with Session(engine) as session:
+        session.add(IdempotencyRecord(caller=_caller(actor), key=key,
+                                      request_fingerprint=request_fingerprint, resource_id=resource_id))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()

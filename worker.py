@@ -1,0 +1,61 @@
+"""The disputeflow worker: runs dispute workflows and their activities.
+
+It can be killed at any moment; Temporal hands its work to the next worker, and every
+activity is idempotent, so nothing is lost and nothing happens twice.
+"""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.ledger import LedgerActivities
+from activities.notifications import NotificationActivities
+from activities.orders import OrderActivities
+from config.settings import get_settings
+from config.temporal import connect
+from database import create_schema, make_engine
+from ledger import Ledger
+from notifications import NotificationService, channels_from_names
+from orders import OrderService
+from workflows.dispute import DisputeWorkflow
+
+WORKFLOWS = [DisputeWorkflow]
+
+
+def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
+                 executor: ThreadPoolExecutor) -> Worker:
+    ledger = Ledger(engine)
+    orders = OrderService(engine, ledger)
+    notifications = NotificationService(engine, channels_from_names(channel_names))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            LedgerActivities(ledger).freeze_escrow,
+            LedgerActivities(ledger).settle_dispute,
+            OrderActivities(orders).release_order,
+            NotificationActivities(notifications).notify,
+        ],
+        activity_executor=executor,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor)
+        logging.getLogger("disputeflow.worker").info("worker polling task queue %s", settings.task_queue)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,309 @@
+"""Pydantic models that cross the workflow boundary: input, update arguments, views.
+
+Everything here is recorded in Temporal history, so changing a field's meaning changes
+what old histories mean: add fields with defaults, never repurpose one.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from identity import Actor, Role
+from money import CurrencyCode, Money
+from policy import Policy
+
+PartyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class DisputeKind(StrEnum):
+    REFUND_ONLY = "refund_only"
+    RETURN_AND_REFUND = "return_and_refund"
+
+
+class ReasonCategory(StrEnum):
+    NOT_RECEIVED = "not_received"
+    QUALITY = "quality"
+    NOT_AS_DESCRIBED = "not_as_described"
+    WRONG_ITEM = "wrong_item"
+    DAMAGED = "damaged"
+    OTHER = "other"
+
+
+class DisputeState(StrEnum):
+    WAIT_SELLER_AGREE = "WAIT_SELLER_AGREE"
+    SELLER_REFUSED = "SELLER_REFUSED"
+    WAIT_BUYER_ANSWER_OFFER = "WAIT_BUYER_ANSWER_OFFER"
+    WAIT_BUYER_RETURN_GOODS = "WAIT_BUYER_RETURN_GOODS"
+    WAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_CONFIRM_GOODS"
+    SUCCESS = "SUCCESS"
+    CLOSED = "CLOSED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (DisputeState.SUCCESS, DisputeState.CLOSED)
+
+
+class Action(StrEnum):
+    """Every party action; each is a Temporal Update of the same name."""
+
+    SELLER_AGREE_REFUND = "seller_agree_refund"
+    SELLER_AGREE_RETURN = "seller_agree_return"
+    SELLER_REFUSE = "seller_refuse"
+    SELLER_OFFER_PARTIAL = "seller_offer_partial"
+    SELLER_CONFIRM_RETURN = "seller_confirm_return"
+    BUYER_ACCEPT_OFFER = "buyer_accept_offer"
+    BUYER_REFUSE_OFFER = "buyer_refuse_offer"
+    BUYER_REVISE = "buyer_revise"
+    BUYER_WITHDRAW = "buyer_withdraw"
+    BUYER_SHIP_RETURN = "buyer_ship_return"
+
+
+class DeadlineKind(StrEnum):
+    SELLER_RESPONSE = "seller_response"
+    BUYER_RESPONSE_AFTER_REFUSAL = "buyer_response_after_refusal"
+    BUYER_RESPONSE_TO_OFFER = "buyer_response_to_offer"
+    BUYER_RETURN_SHIPMENT = "buyer_return_shipment"
+    SELLER_CONFIRM_RETURN = "seller_confirm_return"
+
+
+class EvidenceRef(BaseModel):
+    """A pointer to a file the party uploaded elsewhere; disputeflow stores references only."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    media_type: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class RefundRequest(BaseModel):
+    """What the buyer asks for; revised requests replace it wholesale."""
+
+    kind: DisputeKind
+    reason: ReasonCategory
+    amount: Money
+    description: Text
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class OrderSnapshot(BaseModel):
+    """The order as it was when the dispute opened."""
+
+    order_id: PartyId
+    buyer_id: PartyId
+    seller_id: PartyId
+    paid: Money
+    shipped: bool
+
+
+class DisputeInput(BaseModel):
+    dispute_id: str
+    order: OrderSnapshot
+    request: RefundRequest
+    opened_by: Actor
+    policy: Policy
+
+
+# ---- update arguments --------------------------------------------------------------
+# Each action has a `...Base` with what the caller sends (the API's request body) and a
+# subclass that adds the authenticated actor (the Temporal Update's argument).
+
+
+class Acting(BaseModel):
+    actor: Actor
+
+
+class ActionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SellerAgreeRefundBase(ActionBase):
+    note: Text | None = None
+
+
+class SellerAgreeRefund(SellerAgreeRefundBase, Acting):
+    pass
+
+
+class SellerAgreeReturnBase(ActionBase):
+    return_address: Text
+    note: Text | None = None
+
+
+class SellerAgreeReturn(SellerAgreeReturnBase, Acting):
+    pass
+
+
+class SellerRefuseBase(ActionBase):
+    reason: Text
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class SellerRefuse(SellerRefuseBase, Acting):
+    pass
+
+
+class SellerOfferPartialBase(ActionBase):
+    amount: Money
+    note: Text | None = None
+
+
+class SellerOfferPartial(SellerOfferPartialBase, Acting):
+    pass
+
+
+class SellerConfirmReturnBase(ActionBase):
+    note: Text | None = None
+
+
+class SellerConfirmReturn(SellerConfirmReturnBase, Acting):
+    pass
+
+
+class BuyerAnswerOfferBase(ActionBase):
+    note: Text | None = None
+
+
+class BuyerAnswerOffer(BuyerAnswerOfferBase, Acting):
+    pass
+
+
+class BuyerReviseBase(ActionBase):
+    request: RefundRequest
+
+
+class BuyerRevise(BuyerReviseBase, Acting):
+    pass
+
+
+class BuyerWithdrawBase(ActionBase):
+    reason: Text | None = None
+
+
+class BuyerWithdraw(BuyerWithdrawBase, Acting):
+    pass
+
+
+class BuyerShipReturnBase(ActionBase):
+    carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    tracking_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$")]
+
+
+class BuyerShipReturn(BuyerShipReturnBase, Acting):
+    pass
+
+
+# ---- views -------------------------------------------------------------------------
+
+
+class Deadline(BaseModel):
+    kind: DeadlineKind
+    role: Role
+    party_id: str
+    set_at: datetime
+    due_at: datetime
+    consequence: str
+    remind_at: datetime | None = None
+    reminded: bool = False
+
+
+class DisputeEvent(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    state_before: DisputeState | None
+    state_after: DisputeState
+    actor: Actor | None = None
+    # Set when a durable timer, not a person, caused the event.
+    timer: DeadlineKind | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Resolution(BaseModel):
+    """How a closed dispute ended and who or what decided it."""
+
+    outcome: DisputeState
+    refunded: Money
+    released_to_seller: Money
+    decided_by: Actor | None = None
+    timer: DeadlineKind | None = None
+    reason: str
+    # True once the ledger has refunded the buyer and released the rest to the seller.
+    settled: bool = False
+
+
+class ReturnShipment(BaseModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
+
+class DisputeView(BaseModel):
+    dispute_id: str
+    order: OrderSnapshot
+    state: DisputeState
+    request: RefundRequest
+    policy_version: str
+    opened_at: datetime
+    escrow_frozen: Money
+    refunded: Money
+    offer: Money | None = None
+    return_address: str | None = None
+    return_shipment: ReturnShipment | None = None
+    resubmissions: int = 0
+    deadlines: list[Deadline] = Field(default_factory=list)
+    allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
+    resolution: Resolution | None = None
+    events: list[DisputeEvent] = Field(default_factory=list)
+
+
+# ---- activity inputs and results ---------------------------------------------------
+
+
+class FreezeEscrow(BaseModel):
+    dispute_id: str
+    order_id: str
+    seller_id: str
+    currency: CurrencyCode
+
+
+class EscrowFrozen(BaseModel):
+    transfer_id: str | None
+    amount: int
+
+
+class SettleDispute(BaseModel):
+    """Close the dispute's money: refund the buyer, release the rest of escrow to the seller."""
+
+    dispute_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    currency: CurrencyCode
+    refund: int
+    step: str
+
+
+class DisputeSettled(BaseModel):
+    refunded_from_escrow: int
+    refunded_from_seller: int
+    released_to_seller: int
+    transfer_ids: list[str]
+
+
+class ReleaseOrder(BaseModel):
+    order_id: str
+    dispute_id: str
+
+
+class Notification(BaseModel):
+    """One message to one party; `id` makes delivery idempotent across activity retries."""
+
+    id: str
+    dispute_id: str
+    recipient_role: Role
+    recipient_id: str
+    kind: str
+    subject: str
+    data: dict[str, Any] = Field(default_factory=dict)
