@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index
 from sqlmodel import Field, SQLModel
 
 

@@ -435,6 +435,12 @@ class Ledger:
         with Session(self.engine) as db:
             return [_transfer_view(row) for row in db.exec(query)]
 
+    def find_transfer(self, transfer_id: str) -> TransferView | None:
+        """The transfer with this id, or None if there is none."""
+        with Session(self.engine) as db:
+            row = db.get(LedgerTransfer, transfer_id)
+            return _transfer_view(row) if row is not None else None
+
     # ---------------------------------------------------------------- auditing
 
     def check_invariants(self) -> list[str]:
@@ -704,6 +710,7 @@ def _audit(accounts: dict[str, LedgerAccount], transfers: list[LedgerTransfer]) 
     )
     resolvers: dict[str, list[LedgerTransfer]] = defaultdict(list)
     by_id = {t.id: t for t in transfers}
+    debited: set[str] = set()
     for t in transfers:
         for side in (t.debit_account_id, t.credit_account_id):
             account = accounts.get(side)
@@ -721,6 +728,8 @@ def _audit(accounts: dict[str, LedgerAccount], transfers: list[LedgerTransfer]) 
             expected[t.credit_account_id]["credits_pending"] += t.amount
         if t.pending_id is not None:
             resolvers[t.pending_id].append(t)
+        else:
+            debited.add(t.debit_account_id)
 
     for t in transfers:
         if t.phase != TransferPhase.pending:
@@ -770,7 +779,11 @@ def _audit(accounts: dict[str, LedgerAccount], transfers: list[LedgerTransfer]) 
                     f"account {account.id} has {name} {value} but its transfers add up to {recomputed[name]}"
                 )
         available = account.credits_posted - account.debits_posted - account.debits_pending
-        if not account.allow_negative and available < account.floor:
+        # An account opened with a floor starts below it until funded; what must never
+        # happen is a debit taking it (or leaving it) below the floor.
+        if not account.allow_negative and available < account.floor and (
+            account.id in debited or available < 0
+        ):
             problems.append(
                 f"account {account.id} has {_fmt(available, account.currency)} available,"
                 f" below its floor of {_fmt(account.floor, account.currency)}"
