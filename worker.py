@@ -27,8 +27,8 @@ WORKFLOWS = [DisputeWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
-                 executor: ThreadPoolExecutor) -> Worker:
-    ledger = Ledger(engine)
+                 executor: ThreadPoolExecutor, ledger: Ledger | None = None) -> Worker:
+    ledger = ledger or Ledger(engine)
     orders = OrderService(engine, ledger)
     notifications = NotificationService(engine, channels_from_names(channel_names))
     return Worker(
@@ -36,13 +36,17 @@ def build_worker(client: Client, task_queue: str, engine: Engine, channel_names:
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            LedgerActivities(ledger).freeze_escrow,
-            LedgerActivities(ledger).settle_dispute,
+            *_activity_methods(LedgerActivities(ledger)),
             OrderActivities(orders).release_order,
             NotificationActivities(notifications).notify,
         ],
         activity_executor=executor,
     )
+
+
+def _activity_methods(instance: object) -> list:
+    return [getattr(instance, name) for name in dir(type(instance))
+            if hasattr(getattr(type(instance), name), "__temporal_activity_definition")]
 
 
 async def main() -> None:

@@ -105,11 +105,11 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
 
 
 def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
-    if error.status == RPCStatusCode.FAILED_PRECONDITION or "already completed" in error.message:
+    if "already completed" in error.message:
         return Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
                        type=problem_type("dispute-closed"))
+    if error.status == RPCStatusCode.NOT_FOUND:
+        return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
     if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
         return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
                        "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})

@@ -65,7 +65,13 @@ async def stack(temporal_env: WorkflowEnvironment, app_engine: Engine,
         notifications=NotificationService(app_engine, channels_from_names(["log"])),
         policy=default_policy(),
     )
-    worker = build_worker(temporal_env.client, task_queue, app_engine, ["log"], activity_executor)
     transport = httpx.ASGITransport(app=create_app(services))
-    async with worker, httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
-        yield Stack(services=services, http=http, task_queue=task_queue)
+    async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
+        stack = Stack(services=services, http=http, task_queue=task_queue,
+                      make_worker=lambda ledger=ledger: build_worker(
+                          temporal_env.client, task_queue, app_engine, ["log"], activity_executor, ledger=ledger))
+        await stack.start_worker()
+        try:
+            yield stack
+        finally:
+            await stack.stop_worker()

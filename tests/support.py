@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+from temporalio.worker import Worker
 
 from api.services import Services
 from ledger import accounts
@@ -41,6 +42,22 @@ class Stack:
     services: Services
     http: httpx.AsyncClient
     task_queue: str
+    # Builds a worker on this test's task queue, optionally around another Ledger.
+    make_worker: Callable[..., Worker]
+    worker: Worker | None = None
+    _worker_run: asyncio.Task | None = None
+
+    async def start_worker(self, **kwargs: Any) -> None:
+        self.worker = self.make_worker(**kwargs)
+        self._worker_run = asyncio.create_task(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        """Stop the worker as a crash would leave things: in-flight work is picked up by the next."""
+        if self.worker is not None:
+            await self.worker.shutdown()
+            assert self._worker_run is not None
+            await self._worker_run
+            self.worker = None
 
     def set_windows(self, **windows: Window) -> None:
         """Shorten policy windows (to seconds) for disputes opened from now on."""
