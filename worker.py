@@ -6,6 +6,7 @@ activity is idempotent, so nothing is lost and nothing happens twice.
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
@@ -24,6 +25,8 @@ from orders import OrderService
 from workflows.dispute import DisputeWorkflow
 
 WORKFLOWS = [DisputeWorkflow]
+
+log = logging.getLogger("disputeflow.worker")
 
 
 def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
@@ -55,10 +58,15 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     create_schema(engine)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor)
-        logging.getLogger("disputeflow.worker").info("worker polling task queue %s", settings.task_queue)
-        await worker.run()
+        async with worker:
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight activities")
 
 
 if __name__ == "__main__":

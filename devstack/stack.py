@@ -78,7 +78,7 @@ def up(data_dir: Path, ui_port: int) -> int:
             "--ip", host, "--port", port, "--ui-port", str(ui_port),
             "--db-filename", str(data_dir / "temporal.db"),
             "--namespace", settings.temporal_namespace,
-            "--log-level", "warn",
+            "--log-level", "error",
             *dev_server_search_attribute_flags(),
         ])
         wait_for_port(host, int(port), server)

@@ -199,6 +199,8 @@ async def test_listing_shows_each_party_its_own(stack: Stack) -> None:
     summary = next(d for d in (await stack.ok("GET", "/disputes?seller_id=acme", MEDIATOR))["items"]
                    if d["dispute_id"] == mine)
     assert summary["reason"] == "quality" and summary["buyer_id"] == "alice" and summary["next_deadline"]
+    await stack.act(mine, "buyer-withdraw", BUYER)
+    await eventually(lambda: _contains(listed(BUYER, "?state=CLOSED"), {mine}), what="closed state listed")
     await _problem(stack, "GET", "/disputes?state=NOT_A_STATE", MEDIATOR, status=422)
     await _problem(stack, "GET", "/disputes?seller_id=x'%20OR%20'1'='1", MEDIATOR, status=422)
 

@@ -347,6 +347,7 @@ class DisputeWorkflow:
             reason=reason,
         )
         self._record(event, before, outcome, actor, timer, {**(details or {}), "refund": refund, "reason": reason})
+        self._upsert_search_attributes()
         self._pending_effects.append(_Settle(refund=refund, step=event))
         self._notify_stage()
 
