@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ledger import Ledger, LedgerError, TransferRequest, accounts
-from workflows.models import DisputeSettled, EscrowFrozen, FreezeEscrow, SettleDispute
+from workflows.models import AdjustAfterAppeal, DisputeSettled, EscrowFrozen, FreezeEscrow, SettleDispute
 
 
 def freeze_id(dispute_id: str) -> str:
@@ -93,6 +93,26 @@ class LedgerActivities:
                 released_to_seller=release,
                 transfer_ids=[t.id for t in batch],
             )
+
+
+    @activity.defn
+    def adjust_after_appeal(self, request: AdjustAfterAppeal) -> str:
+        """Move the difference between the appealed ruling and the final one.
+
+        The escrow was settled at the first ruling, so the difference moves between the
+        parties' balances; either may go negative, a debt the platform collects.
+        """
+        currency = request.currency
+        buyer, seller = accounts.buyer(request.buyer_id, currency), accounts.seller(request.seller_id, currency)
+        debit, credit = (seller, buyer) if request.delta > 0 else (buyer, seller)
+        transfer_id = f"{request.dispute_id}-appeal-adjustment"
+        with _as_application_error():
+            self._ledger.create_transfers([TransferRequest(
+                id=transfer_id, debit_account_id=debit, credit_account_id=credit, amount=abs(request.delta),
+                currency=currency, code="appeal_adjustment", dispute_id=request.dispute_id,
+                order_id=request.order_id, step="mediator_ruled_on_appeal",
+            )])
+        return transfer_id
 
 
 @contextmanager

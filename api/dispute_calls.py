@@ -99,6 +99,10 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
         state=attrs.get(SearchAttributes.STATE),
         reason=attrs.get(SearchAttributes.CATEGORY),
         next_deadline=attrs.get(SearchAttributes.NEXT_DEADLINE),
+        mediator_id=attrs.get(SearchAttributes.MEDIATOR),
+        awaiting_mediator=bool(attrs.get(SearchAttributes.AWAITING_MEDIATOR)),
+        urgent=bool(attrs.get(SearchAttributes.URGENT)),
+        needs_senior=bool(attrs.get(SearchAttributes.NEEDS_SENIOR)),
         opened_at=execution.start_time,
         closed_at=execution.close_time if closed else None,
     )

@@ -43,6 +43,10 @@ class DisputeSummary(BaseModel):
     state: DisputeState | None
     reason: ReasonCategory | None
     next_deadline: datetime | None
+    mediator_id: str | None = None
+    awaiting_mediator: bool = False
+    urgent: bool = False
+    needs_senior: bool = False
     opened_at: datetime
     closed_at: datetime | None
 

@@ -21,8 +21,9 @@ class SearchAttributes:
     NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
     URGENT = SearchAttributeKey.for_bool("Urgent")
     AWAITING_MEDIATOR = SearchAttributeKey.for_bool("AwaitingMediator")
+    NEEDS_SENIOR = SearchAttributeKey.for_bool("NeedsSenior")
 
-    ALL = (STATE, BUYER, SELLER, ORDER, CATEGORY, MEDIATOR, NEXT_DEADLINE, URGENT, AWAITING_MEDIATOR)
+    ALL = (STATE, BUYER, SELLER, ORDER, CATEGORY, MEDIATOR, NEXT_DEADLINE, URGENT, AWAITING_MEDIATOR, NEEDS_SENIOR)
 
 
 def dev_server_search_attribute_flags() -> list[str]:

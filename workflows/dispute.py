@@ -23,6 +23,24 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.models import (
         Action,
+        AdjustAfterAppeal,
+        Appeal,
+        BuyerEscalate,
+        EvidenceRef,
+        EvidenceRequest,
+        EvidenceSubmission,
+        Intervention,
+        MediatorExtendDeadline,
+        MediatorHandOver,
+        MediatorRequestEvidence,
+        MediatorRule,
+        MediatorTake,
+        PartyAppeal,
+        PartySubmitEvidence,
+        Ruling,
+        RulingDecision,
+        SellerReportReturnProblem,
+        UrgentConcern,
         BuyerAnswerOffer,
         BuyerRevise,
         BuyerShipReturn,
@@ -64,9 +82,21 @@ class _Notify:
 class _Settle:
     refund: int
     step: str
+    # An appealable ruling keeps the order locked until its appeal window closes.
+    release_order: bool = True
 
 
-_Effect = _Notify | _Settle
+@dataclass(frozen=True)
+class _AdjustAfterAppeal:
+    delta: int
+
+
+_Effect = _Notify | _Settle | _AdjustAfterAppeal
+
+MEDIATOR_QUEUE = "mediator-queue"
+SENIOR_QUEUE = "senior-queue"
+_EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
+_APPEAL_DEADLINES = (DeadlineKind.BUYER_APPEAL, DeadlineKind.SELLER_APPEAL)
 
 
 @workflow.defn
@@ -88,6 +118,8 @@ class DisputeWorkflow:
         self._return_shipment: ReturnShipment | None = None
         self._resubmissions = 0
         self._resolution: Resolution | None = None
+        self._intervention: Intervention | None = None
+        self._order_released = False
         # Bumped by every change the clock must re-plan for.
         self._changes = 0
         self._effects_lock = asyncio.Lock()
@@ -113,10 +145,13 @@ class DisputeWorkflow:
             self._escrow_frozen = frozen.amount
             self._escrow_checked = True
         await self._flush_effects()
-        while not self._state.is_terminal:
+        # A closed case lives on while an appeal window is open.
+        while not self._state.is_terminal or self._deadlines:
             await self._tick()
         # The closing transition's settlement runs in whichever handler made it.
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self._order_released:
+            await self._release_order()
         return self._view()
 
     async def _tick(self) -> None:
@@ -300,10 +335,199 @@ class DisputeWorkflow:
     def _validate_buyer_ship_return(self, args: BuyerShipReturn) -> None:
         self._check(Action.BUYER_SHIP_RETURN, args.actor)
 
+    # ---- updates: escalation and platform intervention --------------------------------
+
+    @workflow.update(name=Action.BUYER_ESCALATE)
+    async def buyer_escalate(self, args: BuyerEscalate) -> DisputeView:
+        self._escalate(args.actor, args.reason, args.urgent_concern, args.evidence, "buyer_escalated")
+        return await self._answer()
+
+    @buyer_escalate.validator
+    def _validate_buyer_escalate(self, args: BuyerEscalate) -> None:
+        self._check(Action.BUYER_ESCALATE, args.actor)
+
+    @workflow.update(name=Action.SELLER_REPORT_RETURN_PROBLEM)
+    async def seller_report_return_problem(self, args: SellerReportReturnProblem) -> DisputeView:
+        self._escalate(args.actor, f"returned parcel {args.problem.value.replace('_', ' ')}: {args.description}",
+                       None, args.evidence, "seller_reported_return_problem")
+        return await self._answer()
+
+    @seller_report_return_problem.validator
+    def _validate_seller_report_return_problem(self, args: SellerReportReturnProblem) -> None:
+        self._check(Action.SELLER_REPORT_RETURN_PROBLEM, args.actor)
+
+    @workflow.update(name=Action.PARTY_SUBMIT_EVIDENCE)
+    async def party_submit_evidence(self, args: PartySubmitEvidence) -> DisputeView:
+        intervention = self._active_intervention()
+        role = args.actor.role
+        now = workflow.now()
+        intervention.evidence.append(EvidenceSubmission(
+            seq=len(intervention.evidence) + 1, at=now, role=role, party_id=args.actor.party_id,
+            text=args.text, attachments=args.attachments,
+        ))
+        for request in intervention.evidence_requests:
+            if request.role == role and request.status == "open":
+                request.status = "answered"
+        self._deadlines.pop(_EVIDENCE_DEADLINE[role], None)
+        seller_deadline = self._deadlines.get(DeadlineKind.SELLER_EVIDENCE)
+        if role == Role.BUYER and seller_deadline is not None:
+            # Once the buyer has submitted, the seller has the shorter window to answer.
+            due = min(seller_deadline.due_at, self._policy.due_at(now, self._policy.evidence_response_after_buyer))
+            self._set_deadline(DeadlineKind.SELLER_EVIDENCE, Role.SELLER, self._input.order.seller_id,
+                               due, seller_deadline.consequence)
+        self._record("evidence_submitted", self._state, self._state, args.actor, details={
+            "text": args.text, "attachments": [a.model_dump() for a in args.attachments]})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @party_submit_evidence.validator
+    def _validate_party_submit_evidence(self, args: PartySubmitEvidence) -> None:
+        self._check(Action.PARTY_SUBMIT_EVIDENCE, args.actor)
+
+    @workflow.update(name=Action.PARTY_APPEAL)
+    async def party_appeal(self, args: PartyAppeal) -> DisputeView:
+        intervention = self._intervention
+        assert intervention is not None
+        first_ruling = intervention.rulings[-1]
+        intervention.appeal = Appeal(role=args.actor.role, party_id=args.actor.party_id, reason=args.reason,
+                                     new_information=args.new_information, attachments=args.attachments,
+                                     at=workflow.now())
+        intervention.needs_senior = True
+        intervention.excluded_mediator_id = first_ruling.mediator_id
+        intervention.mediator_id = None
+        self._resolution = None
+        self._move(S.PLATFORM_INTERVENING, "appealed", args.actor, details={
+            "reason": args.reason, "new_information": args.new_information,
+            "appealed_ruling": first_ruling.decision.value})
+        return await self._answer()
+
+    @party_appeal.validator
+    def _validate_party_appeal(self, args: PartyAppeal) -> None:
+        self._check(Action.PARTY_APPEAL, args.actor)
+
+    @workflow.update(name=Action.MEDIATOR_TAKE)
+    async def mediator_take(self, args: MediatorTake) -> DisputeView:
+        intervention = self._active_intervention()
+        intervention.mediator_id = args.actor.party_id
+        self._deadlines.pop(DeadlineKind.MEDIATOR_TAKE, None)
+        rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
+        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.actor.party_id, rule.due_at,
+                           rule.consequence)
+        self._record("mediator_took", self._state, self._state, args.actor, details={"note": args.note})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @mediator_take.validator
+    def _validate_mediator_take(self, args: MediatorTake) -> None:
+        self._check(Action.MEDIATOR_TAKE, args.actor)
+
+    @workflow.update(name=Action.MEDIATOR_REQUEST_EVIDENCE)
+    async def mediator_request_evidence(self, args: MediatorRequestEvidence) -> DisputeView:
+        intervention = self._active_intervention()
+        order = self._input.order
+        party_id = order.buyer_id if args.party == Role.BUYER else order.seller_id
+        buyer_submitted = any(e.role == Role.BUYER for e in intervention.evidence)
+        window = (self._policy.evidence_response_after_buyer if args.party == Role.SELLER and buyer_submitted
+                  else self._policy.evidence_response)
+        now = workflow.now()
+        intervention.evidence_requests.append(EvidenceRequest(
+            role=args.party, party_id=party_id, request=args.request, requested_by=args.actor.party_id,
+            requested_at=now,
+        ))
+        self._set_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, self._policy.due_at(now, window),
+                           "the mediator decides on the evidence already submitted")
+        self._record("evidence_requested", self._state, self._state, args.actor,
+                     details={"party": args.party.value, "request": args.request})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @mediator_request_evidence.validator
+    def _validate_mediator_request_evidence(self, args: MediatorRequestEvidence) -> None:
+        self._check(Action.MEDIATOR_REQUEST_EVIDENCE, args.actor)
+        if _EVIDENCE_DEADLINE[args.party] in self._deadlines:
+            raise rules.not_allowed(f"an evidence request to the {args.party.value} is already open; "
+                                    "extend its deadline instead", self._state)
+
+    @workflow.update(name=Action.MEDIATOR_EXTEND_DEADLINE)
+    async def mediator_extend_deadline(self, args: MediatorExtendDeadline) -> DisputeView:
+        current = self._deadlines[args.deadline]
+        self._set_deadline(current.kind, current.role, current.party_id, args.until, current.consequence)
+        self._record("deadline_extended", self._state, self._state, args.actor, details={
+            "deadline": args.deadline.value, "from": current.due_at.isoformat(),
+            "until": args.until.isoformat(), "reason": args.reason})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @mediator_extend_deadline.validator
+    def _validate_mediator_extend_deadline(self, args: MediatorExtendDeadline) -> None:
+        self._check(Action.MEDIATOR_EXTEND_DEADLINE, args.actor)
+        current = self._deadlines.get(args.deadline)
+        if current is None or current.role not in (Role.BUYER, Role.SELLER):
+            open_party_deadlines = [d.kind.value for d in self._deadlines.values() if d.role != Role.MEDIATOR]
+            raise rules.invalid(f"{args.deadline.value} is not an open deadline of a party; open: "
+                                f"{', '.join(open_party_deadlines) or 'none'}")
+        if args.until <= current.due_at:
+            raise rules.invalid(f"an extension must end after the current due time {current.due_at.isoformat()}")
+
+    @workflow.update(name=Action.MEDIATOR_HAND_OVER)
+    async def mediator_hand_over(self, args: MediatorHandOver) -> DisputeView:
+        intervention = self._active_intervention()
+        previous = intervention.mediator_id
+        intervention.mediator_id = args.to_mediator_id
+        rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
+        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.to_mediator_id, rule.due_at,
+                           rule.consequence)
+        self._record("handed_over", self._state, self._state, args.actor, details={
+            "from": previous, "to": args.to_mediator_id, "reason": args.reason})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @mediator_hand_over.validator
+    def _validate_mediator_hand_over(self, args: MediatorHandOver) -> None:
+        self._check(Action.MEDIATOR_HAND_OVER, args.actor)
+        intervention = self._active_intervention()
+        if args.to_mediator_id == intervention.mediator_id:
+            raise rules.invalid(f"the case is already with {args.to_mediator_id}")
+        if args.to_mediator_id == intervention.excluded_mediator_id:
+            raise rules.invalid("the mediator of the appealed ruling may not hear the appeal")
+
+    @workflow.update(name=Action.MEDIATOR_RULE)
+    async def mediator_rule(self, args: MediatorRule) -> DisputeView:
+        intervention = self._active_intervention()
+        currency = self._input.order.paid.currency
+        refund = rules.ruling_refund(args.decision, args.amount, self._request.amount)
+        on_appeal = intervention.appeal is not None
+        intervention.rulings.append(Ruling(
+            decision=args.decision, refund=Money(amount=refund, currency=currency), rationale=args.rationale,
+            mediator_id=args.actor.party_id, at=workflow.now(), on_appeal=on_appeal,
+        ))
+        details = {"decision": args.decision.value, "rationale": args.rationale, "on_appeal": on_appeal}
+        if args.decision == RulingDecision.REFUND_AFTER_RETURN:
+            self._return_address = args.return_address or self._return_address
+            self._move(S.WAIT_BUYER_RETURN_GOODS, "mediator_ruled", args.actor, details=details)
+        else:
+            outcome = S.SUCCESS if refund > 0 else S.CLOSED
+            reason = f"mediator ruled {args.decision.value}" + (" on appeal" if on_appeal else "")
+            self._close(outcome, args.actor, None, refund=refund, reason=reason, event="mediator_ruled",
+                        details=details, appealable=not on_appeal)
+        return await self._answer()
+
+    @mediator_rule.validator
+    def _validate_mediator_rule(self, args: MediatorRule) -> None:
+        self._check(Action.MEDIATOR_RULE, args.actor)
+        intervention = self._active_intervention()
+        rules.check_ruling(args, self._request.amount, self._input.order, intervention,
+                           has_return_address=self._return_address is not None)
+
     # ---- transitions ---------------------------------------------------------------
 
     def _check(self, action: Action, actor: Actor) -> None:
-        rules.check_party(action, actor, self._input.order)
+        rules.check_party(action, actor, self._input.order, self._intervention)
         allowed = self._allowed_actions().get(actor.role, [])
         if action not in allowed:
             raise rules.not_allowed(
@@ -313,7 +537,26 @@ class DisputeWorkflow:
             )
 
     def _allowed_actions(self) -> dict[Role, list[Action]]:
-        return rules.allowed_actions(self._state, self._request.kind, self._input.order.shipped)
+        return rules.allowed_actions(self._state, self._request.kind, self._input.order.shipped,
+                                     self._intervention, any(k in self._deadlines for k in _APPEAL_DEADLINES))
+
+    def _active_intervention(self) -> Intervention:
+        assert self._intervention is not None, "validators admit this only during intervention"
+        return self._intervention
+
+    def _escalate(self, actor: Actor, reason: str, concern: UrgentConcern | None,
+                  evidence: list[EvidenceRef], event: str) -> None:
+        now = workflow.now()
+        self._intervention = Intervention(
+            escalated_at=now, escalated_by=actor.role, reason=reason, urgent_concern=concern,
+            urgent=concern is not None and self._policy.is_urgent(concern.value),
+        )
+        if evidence:
+            self._intervention.evidence.append(EvidenceSubmission(
+                seq=1, at=now, role=actor.role, party_id=actor.party_id, text=reason, attachments=evidence))
+        self._move(S.PLATFORM_INTERVENING, event, actor, details={
+            "reason": reason, "urgent": self._intervention.urgent,
+            "urgent_concern": concern.value if concern else None})
 
     def _open(self) -> None:
         self._record("opened", None, S.WAIT_SELLER_AGREE, self._input.opened_by, details={
@@ -332,10 +575,12 @@ class DisputeWorkflow:
         self._notify_stage()
 
     def _close(self, outcome: DisputeState, actor: Actor | None, timer: DeadlineKind | None, *,
-               refund: int, reason: str, event: str, details: dict | None = None) -> None:
+               refund: int, reason: str, event: str, details: dict | None = None,
+               appealable: bool = False) -> None:
         before = self._state
         self._state = outcome
         self._deadlines.clear()
+        already_refunded = self._refunded
         currency = self._input.order.paid.currency
         self._resolution = Resolution(
             outcome=outcome,
@@ -347,8 +592,19 @@ class DisputeWorkflow:
             reason=reason,
         )
         self._record(event, before, outcome, actor, timer, {**(details or {}), "refund": refund, "reason": reason})
+        if self._intervention is not None and self._intervention.appeal is not None:
+            # The first ruling's money already moved: the final ruling moves only the difference.
+            self._pending_effects.append(_AdjustAfterAppeal(delta=refund - already_refunded))
+        else:
+            self._pending_effects.append(_Settle(refund=refund, step=event, release_order=not appealable))
+        if appealable:
+            now = workflow.now()
+            due = self._policy.due_at(now, self._policy.appeal)
+            order = self._input.order
+            for kind, role, party in ((DeadlineKind.BUYER_APPEAL, Role.BUYER, order.buyer_id),
+                                      (DeadlineKind.SELLER_APPEAL, Role.SELLER, order.seller_id)):
+                self._set_deadline(kind, role, party, due, "the ruling becomes final")
         self._upsert_search_attributes()
-        self._pending_effects.append(_Settle(refund=refund, step=event))
         self._notify_stage()
 
     def _record(self, kind: str, before: DisputeState | None, after: DisputeState,
@@ -363,43 +619,95 @@ class DisputeWorkflow:
         self._deadlines.clear()
         order = self._input.order
         policy = self._policy
-        plan: list[tuple[DeadlineKind, Role, str, Window, str]] = []
-        if self._state == S.WAIT_SELLER_AGREE:
-            plan.append((DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id,
-                         policy.seller_response_window(
-                             shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND),
-                         "the refund is granted to the buyer"))
-        elif self._state == S.SELLER_REFUSED:
-            plan.append((DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id,
-                         policy.buyer_response_after_refusal, "the dispute closes in the seller's favour"))
-        elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
-            plan.append((DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id,
-                         policy.buyer_response_to_offer, "the dispute closes without a refund"))
-        elif self._state == S.WAIT_BUYER_RETURN_GOODS:
-            plan.append((DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id,
-                         policy.buyer_return_shipment, "the dispute closes without a refund"))
-        elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
-            plan.append((DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id,
-                         policy.seller_confirm_return, "the refund is granted to the buyer"))
         now = workflow.now()
-        for kind, role, party, window, consequence in plan:
-            due = policy.due_at(now, window)
-            self._deadlines[kind] = Deadline(
-                kind=kind, role=role, party_id=party, set_at=now, due_at=due,
-                consequence=consequence, remind_at=policy.reminder_at(due, now),
-            )
+
+        def due(window: Window) -> datetime:
+            return policy.due_at(now, window)
+
+        if self._state == S.WAIT_SELLER_AGREE:
+            window = policy.seller_response_window(
+                shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND)
+            self._set_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, due(window),
+                               "the refund is granted to the buyer")
+        elif self._state == S.SELLER_REFUSED:
+            self._set_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id,
+                               due(policy.buyer_response_after_refusal), "the dispute closes in the seller's favour")
+        elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
+            self._set_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id,
+                               due(policy.buyer_response_to_offer), "the dispute closes without a refund")
+        elif self._state == S.WAIT_BUYER_RETURN_GOODS:
+            self._set_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id,
+                               due(policy.buyer_return_shipment), "the dispute closes without a refund")
+        elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
+            self._set_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id,
+                               due(policy.seller_confirm_return), "the refund is granted to the buyer")
+        elif self._state == S.PLATFORM_INTERVENING:
+            self._plan_mediator_deadlines(now)
         self._upsert_search_attributes()
+
+    def _plan_mediator_deadlines(self, start: datetime, *, rule: bool = True) -> None:
+        """The take SLA and (unless kept) the ruling SLA, counted from `start`: escalation or breach."""
+        intervention = self._active_intervention()
+        queue = SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE
+        take = self._policy.mediator_take_window(urgent=intervention.urgent)
+        consequence = "the case goes to a senior mediator and is flagged"
+        self._set_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, self._policy.due_at(start, take),
+                           consequence)
+        if rule:
+            self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
+                               self._policy.due_at(start, self._policy.mediator_rule), consequence)
+
+    def _set_deadline(self, kind: DeadlineKind, role: Role, party_id: str, due_at: datetime,
+                      consequence: str) -> None:
+        """Open or replace a deadline; the clock re-plans, so a replaced timer is cancelled."""
+        now = workflow.now()
+        self._deadlines[kind] = Deadline(
+            kind=kind, role=role, party_id=party_id, set_at=now, due_at=due_at, consequence=consequence,
+            remind_at=self._policy.reminder_at(due_at, now),
+        )
+        self._changes += 1
 
     def _expire(self, deadline: Deadline) -> None:
         """A deadline passed with nobody acting: the policy decides."""
         kind = deadline.kind
-        requested = self._request.amount.amount
+        lapsed = {"due_at": deadline.due_at.isoformat()}
         if kind in (DeadlineKind.SELLER_RESPONSE, DeadlineKind.SELLER_CONFIRM_RETURN):
-            self._close(S.SUCCESS, None, kind, refund=requested, reason=f"{kind.value} window lapsed",
-                        event="deadline_lapsed", details={"due_at": deadline.due_at.isoformat()})
-        else:
+            self._close(S.SUCCESS, None, kind, refund=self._request.amount.amount,
+                        reason=f"{kind.value} window lapsed", event="deadline_lapsed", details=lapsed)
+        elif kind in (DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, DeadlineKind.BUYER_RESPONSE_TO_OFFER,
+                      DeadlineKind.BUYER_RETURN_SHIPMENT):
             self._close(S.CLOSED, None, kind, refund=0, reason=f"{kind.value} window lapsed",
-                        event="deadline_lapsed", details={"due_at": deadline.due_at.isoformat()})
+                        event="deadline_lapsed", details=lapsed)
+        elif kind in (DeadlineKind.MEDIATOR_TAKE, DeadlineKind.MEDIATOR_RULE):
+            self._breach_sla(deadline)
+        elif kind in (DeadlineKind.BUYER_EVIDENCE, DeadlineKind.SELLER_EVIDENCE):
+            intervention = self._active_intervention()
+            for request in intervention.evidence_requests:
+                if request.role == deadline.role and request.status == "open":
+                    request.status = "missed"
+            del self._deadlines[kind]
+            self._record("evidence_missed", self._state, self._state, None, kind, lapsed)
+            self._upsert_search_attributes()
+            self._notify_stage()
+        else:  # an appeal window: the ruling is final
+            for appeal_kind in _APPEAL_DEADLINES:
+                self._deadlines.pop(appeal_kind, None)
+            self._record("appeal_window_closed", self._state, self._state, None, kind, lapsed)
+            self._upsert_search_attributes()
+
+    def _breach_sla(self, deadline: Deadline) -> None:
+        """A mediator SLA passed: flag the case and put it in the senior queue with fresh SLAs."""
+        intervention = self._active_intervention()
+        intervention.sla_breaches.append(deadline.kind)
+        intervention.needs_senior = True
+        intervention.mediator_id = None
+        # A missed take keeps the ruling SLA counted from escalation; a missed ruling gives
+        # the senior a fresh one.
+        self._plan_mediator_deadlines(workflow.now(), rule=deadline.kind == DeadlineKind.MEDIATOR_RULE)
+        self._record("sla_breached", self._state, self._state, None, deadline.kind,
+                     {"due_at": deadline.due_at.isoformat(), "breaches": len(intervention.sla_breaches)})
+        self._upsert_search_attributes()
+        self._notify_stage()
 
     def _remind(self, deadline: Deadline) -> None:
         self._deadlines[deadline.kind] = deadline.model_copy(update={"reminded": True})
@@ -417,16 +725,20 @@ class DisputeWorkflow:
         )))
 
     def _notify_stage(self) -> None:
-        """Tell both parties what happened and whoever must act what is now due."""
+        """Tell the parties (and during intervention the mediator) what happened and what is due."""
         order = self._input.order
         last = self._events[-1]
-        due = {d.party_id: d for d in self._deadlines.values()}
-        for role, party in ((Role.BUYER, order.buyer_id), (Role.SELLER, order.seller_id)):
-            deadline = due.get(party)
+        recipients = [(Role.BUYER, order.buyer_id), (Role.SELLER, order.seller_id)]
+        if self._state == S.PLATFORM_INTERVENING:
+            intervention = self._active_intervention()
+            recipients.append((Role.MEDIATOR, intervention.mediator_id
+                               or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
+        for role, party in recipients:
+            due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
-            if deadline is not None:
-                data |= {"action_due": deadline.kind.value, "due_at": deadline.due_at.isoformat(),
-                         "consequence": deadline.consequence}
+            if due:
+                data |= {"action_due": due[0].kind.value, "due_at": due[0].due_at.isoformat(),
+                         "consequence": due[0].consequence}
             self._pending_effects.append(_Notify(Notification(
                 id=f"{self._input.dispute_id}-e{last.seq}-{role.value}",
                 dispute_id=self._input.dispute_id,
@@ -439,10 +751,16 @@ class DisputeWorkflow:
 
     def _upsert_search_attributes(self) -> None:
         next_due = min((d.due_at for d in self._deadlines.values()), default=None)
+        intervention = self._intervention if self._state == S.PLATFORM_INTERVENING else None
+        mediator = intervention.mediator_id if intervention else None
         workflow.upsert_search_attributes([
             SearchAttributes.STATE.value_set(self._state.value),
             SearchAttributes.NEXT_DEADLINE.value_set(next_due) if next_due
             else SearchAttributes.NEXT_DEADLINE.value_unset(),
+            SearchAttributes.MEDIATOR.value_set(mediator) if mediator else SearchAttributes.MEDIATOR.value_unset(),
+            SearchAttributes.AWAITING_MEDIATOR.value_set(intervention is not None and mediator is None),
+            SearchAttributes.URGENT.value_set(bool(intervention and intervention.urgent)),
+            SearchAttributes.NEEDS_SENIOR.value_set(bool(intervention and intervention.needs_senior)),
         ])
 
     # ---- effects -------------------------------------------------------------------
@@ -460,8 +778,10 @@ class DisputeWorkflow:
                         NotificationActivities.notify, effect.notification,
                         start_to_close_timeout=ACTIVITY_TIMEOUT,
                     )
-                else:
+                elif isinstance(effect, _Settle):
                     await self._settle(effect)
+                else:
+                    await self._adjust_after_appeal(effect)
 
     async def _settle(self, effect: _Settle) -> None:
         order = self._input.order
@@ -474,18 +794,43 @@ class DisputeWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=MONEY_RETRY,
         )
-        await workflow.execute_activity_method(
-            OrderActivities.release_order,
-            ReleaseOrder(order_id=order.order_id, dispute_id=self._input.dispute_id),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=MONEY_RETRY,
-        )
+        if effect.release_order:
+            await self._release_order()
         self._refunded = settled.refunded_from_escrow + settled.refunded_from_seller
         assert self._resolution is not None
         self._resolution = self._resolution.model_copy(update={
             "released_to_seller": Money(amount=settled.released_to_seller, currency=order.paid.currency),
             "settled": True,
         })
+
+    async def _adjust_after_appeal(self, effect: _AdjustAfterAppeal) -> None:
+        order = self._input.order
+        if effect.delta != 0:
+            await workflow.execute_activity_method(
+                LedgerActivities.adjust_after_appeal,
+                AdjustAfterAppeal(dispute_id=self._input.dispute_id, order_id=order.order_id,
+                                  buyer_id=order.buyer_id, seller_id=order.seller_id,
+                                  currency=order.paid.currency, delta=effect.delta),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=MONEY_RETRY,
+            )
+        self._refunded += effect.delta
+        assert self._resolution is not None
+        released = self._escrow_frozen - self._refunded
+        self._resolution = self._resolution.model_copy(update={
+            "released_to_seller": Money(amount=max(released, 0), currency=order.paid.currency),
+            "settled": True,
+        })
+
+    async def _release_order(self) -> None:
+        """The order may take a new dispute."""
+        await workflow.execute_activity_method(
+            OrderActivities.release_order,
+            ReleaseOrder(order_id=self._input.order.order_id, dispute_id=self._input.dispute_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=MONEY_RETRY,
+        )
+        self._order_released = True
 
     def _view(self) -> DisputeView:
         currency = self._input.order.paid.currency
@@ -502,6 +847,7 @@ class DisputeWorkflow:
             return_address=self._return_address,
             return_shipment=self._return_shipment,
             resubmissions=self._resubmissions,
+            intervention=self._intervention,
             deadlines=sorted(self._deadlines.values(), key=lambda d: d.due_at),
             allowed_actions=self._allowed_actions(),
             resolution=self._resolution,

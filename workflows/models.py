@@ -6,9 +6,9 @@ what old histories mean: add fields with defaults, never repurpose one.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from identity import Actor, Role
 from money import CurrencyCode, Money
@@ -38,6 +38,7 @@ class DisputeState(StrEnum):
     WAIT_BUYER_ANSWER_OFFER = "WAIT_BUYER_ANSWER_OFFER"
     WAIT_BUYER_RETURN_GOODS = "WAIT_BUYER_RETURN_GOODS"
     WAIT_SELLER_CONFIRM_GOODS = "WAIT_SELLER_CONFIRM_GOODS"
+    PLATFORM_INTERVENING = "PLATFORM_INTERVENING"
     SUCCESS = "SUCCESS"
     CLOSED = "CLOSED"
 
@@ -59,6 +60,15 @@ class Action(StrEnum):
     BUYER_REVISE = "buyer_revise"
     BUYER_WITHDRAW = "buyer_withdraw"
     BUYER_SHIP_RETURN = "buyer_ship_return"
+    BUYER_ESCALATE = "buyer_escalate"
+    SELLER_REPORT_RETURN_PROBLEM = "seller_report_return_problem"
+    PARTY_SUBMIT_EVIDENCE = "party_submit_evidence"
+    PARTY_APPEAL = "party_appeal"
+    MEDIATOR_TAKE = "mediator_take"
+    MEDIATOR_REQUEST_EVIDENCE = "mediator_request_evidence"
+    MEDIATOR_EXTEND_DEADLINE = "mediator_extend_deadline"
+    MEDIATOR_HAND_OVER = "mediator_hand_over"
+    MEDIATOR_RULE = "mediator_rule"
 
 
 class DeadlineKind(StrEnum):
@@ -67,6 +77,33 @@ class DeadlineKind(StrEnum):
     BUYER_RESPONSE_TO_OFFER = "buyer_response_to_offer"
     BUYER_RETURN_SHIPMENT = "buyer_return_shipment"
     SELLER_CONFIRM_RETURN = "seller_confirm_return"
+    MEDIATOR_TAKE = "mediator_take"
+    MEDIATOR_RULE = "mediator_rule"
+    BUYER_EVIDENCE = "buyer_evidence"
+    SELLER_EVIDENCE = "seller_evidence"
+    BUYER_APPEAL = "buyer_appeal"
+    SELLER_APPEAL = "seller_appeal"
+
+
+class UrgentConcern(StrEnum):
+    """Safety or major-loss cases that platform staff must take within the urgent SLA."""
+
+    SAFETY = "safety"
+    PERSONAL_INJURY = "personal_injury"
+    COUNTERFEIT = "counterfeit"
+
+
+class ReturnProblem(StrEnum):
+    NOT_RECEIVED = "not_received"
+    DAMAGED = "damaged"
+    DIFFERENT = "different"
+
+
+class RulingDecision(StrEnum):
+    FULL_REFUND = "full_refund"
+    PARTIAL_REFUND = "partial_refund"
+    REJECT = "reject"
+    REFUND_AFTER_RETURN = "refund_after_return"
 
 
 class EvidenceRef(BaseModel):
@@ -194,6 +231,94 @@ class BuyerShipReturn(BuyerShipReturnBase, Acting):
     pass
 
 
+class BuyerEscalateBase(ActionBase):
+    reason: Text
+    urgent_concern: UrgentConcern | None = None
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class BuyerEscalate(BuyerEscalateBase, Acting):
+    pass
+
+
+class SellerReportReturnProblemBase(ActionBase):
+    problem: ReturnProblem
+    description: Text
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class SellerReportReturnProblem(SellerReportReturnProblemBase, Acting):
+    pass
+
+
+class PartySubmitEvidenceBase(ActionBase):
+    text: Text
+    attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class PartySubmitEvidence(PartySubmitEvidenceBase, Acting):
+    pass
+
+
+class PartyAppealBase(ActionBase):
+    reason: Text
+    new_information: Text
+    attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
+
+
+class PartyAppeal(PartyAppealBase, Acting):
+    pass
+
+
+class MediatorTakeBase(ActionBase):
+    note: Text | None = None
+
+
+class MediatorTake(MediatorTakeBase, Acting):
+    pass
+
+
+class MediatorRequestEvidenceBase(ActionBase):
+    party: Literal[Role.BUYER, Role.SELLER]
+    request: Text
+
+
+class MediatorRequestEvidence(MediatorRequestEvidenceBase, Acting):
+    pass
+
+
+class MediatorExtendDeadlineBase(ActionBase):
+    deadline: DeadlineKind
+    until: AwareDatetime
+    reason: Text
+
+
+class MediatorExtendDeadline(MediatorExtendDeadlineBase, Acting):
+    pass
+
+
+class MediatorHandOverBase(ActionBase):
+    to_mediator_id: PartyId
+    reason: Text
+
+
+class MediatorHandOver(MediatorHandOverBase, Acting):
+    pass
+
+
+class MediatorRuleBase(ActionBase):
+    decision: RulingDecision
+    rationale: Text
+    # Required for a partial refund; the requested amount otherwise.
+    amount: Money | None = None
+    # For a refund after return, where the seller has not given one yet.
+    return_address: Text | None = None
+
+
+class MediatorRule(MediatorRuleBase, Acting):
+    pass
+
+
 # ---- views -------------------------------------------------------------------------
 
 
@@ -233,6 +358,67 @@ class Resolution(BaseModel):
     settled: bool = False
 
 
+class EvidenceSubmission(BaseModel):
+    seq: int
+    at: datetime
+    role: Role
+    party_id: str
+    text: str
+    attachments: list[EvidenceRef]
+
+
+class EvidenceRequest(BaseModel):
+    role: Role
+    party_id: str
+    request: str
+    requested_by: str
+    requested_at: datetime
+    status: Literal["open", "answered", "missed"] = "open"
+
+
+class Ruling(BaseModel):
+    decision: RulingDecision
+    refund: Money
+    rationale: str
+    mediator_id: str
+    at: datetime
+    on_appeal: bool = False
+
+
+class Appeal(BaseModel):
+    role: Role
+    party_id: str
+    reason: str
+    new_information: str
+    attachments: list[EvidenceRef]
+    at: datetime
+
+
+class Intervention(BaseModel):
+    """Stage 4: the platform stepped in."""
+
+    escalated_at: datetime
+    escalated_by: Role
+    reason: str
+    urgent: bool
+    urgent_concern: UrgentConcern | None = None
+    mediator_id: str | None = None
+    # Set by an SLA breach or an appeal: only a senior mediator may take the case.
+    needs_senior: bool = False
+    # The mediator of the appealed ruling, who may not hear the appeal.
+    excluded_mediator_id: str | None = None
+    sla_breaches: list[DeadlineKind] = Field(default_factory=list)
+    evidence: list[EvidenceSubmission] = Field(default_factory=list)
+    evidence_requests: list[EvidenceRequest] = Field(default_factory=list)
+    rulings: list[Ruling] = Field(default_factory=list)
+    appeal: Appeal | None = None
+
+    @computed_field
+    @property
+    def flagged(self) -> bool:
+        return bool(self.sla_breaches)
+
+
 class ReturnShipment(BaseModel):
     carrier: str
     tracking_number: str
@@ -252,6 +438,7 @@ class DisputeView(BaseModel):
     return_address: str | None = None
     return_shipment: ReturnShipment | None = None
     resubmissions: int = 0
+    intervention: Intervention | None = None
     deadlines: list[Deadline] = Field(default_factory=list)
     allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
     resolution: Resolution | None = None
@@ -290,6 +477,18 @@ class DisputeSettled(BaseModel):
     refunded_from_seller: int
     released_to_seller: int
     transfer_ids: list[str]
+
+
+class AdjustAfterAppeal(BaseModel):
+    """Move the difference between the first and the final ruling's refund."""
+
+    dispute_id: str
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    currency: CurrencyCode
+    # Positive: the buyer gets more (from the seller); negative: the buyer gives back.
+    delta: int
 
 
 class ReleaseOrder(BaseModel):

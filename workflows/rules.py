@@ -7,7 +7,17 @@ actions a client is offered are exactly the ones it will be allowed to take.
 from temporalio.exceptions import ApplicationError
 
 from identity import Actor, Role
-from workflows.models import Action, DisputeKind, DisputeState, OrderSnapshot, RefundRequest
+from money import Money
+from workflows.models import (
+    Action,
+    DisputeKind,
+    DisputeState,
+    Intervention,
+    MediatorRuleBase,
+    OrderSnapshot,
+    RefundRequest,
+    RulingDecision,
+)
 
 S = DisputeState
 
@@ -18,32 +28,71 @@ INVALID = "InvalidAction"
 
 _BUYER_ACTIONS = {a for a in Action if a.value.startswith("buyer_")}
 _SELLER_ACTIONS = {a for a in Action if a.value.startswith("seller_")}
+_PARTY_ACTIONS = {a for a in Action if a.value.startswith("party_")}
+_MEDIATOR_ACTIONS = {a for a in Action if a.value.startswith("mediator_")}
 
 
-def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool) -> dict[Role, list[Action]]:
+def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool,
+                    intervention: Intervention | None, appeal_open: bool) -> dict[Role, list[Action]]:
     seller: list[Action] = []
     buyer: list[Action] = []
+    mediator: list[Action] = []
     if state == S.WAIT_SELLER_AGREE:
         seller = [Action.SELLER_AGREE_REFUND, Action.SELLER_REFUSE, Action.SELLER_OFFER_PARTIAL]
         if kind == DisputeKind.RETURN_AND_REFUND and shipped:
             seller.insert(1, Action.SELLER_AGREE_RETURN)
         buyer = [Action.BUYER_REVISE, Action.BUYER_WITHDRAW]
     elif state == S.SELLER_REFUSED:
-        buyer = [Action.BUYER_REVISE, Action.BUYER_WITHDRAW]
+        buyer = [Action.BUYER_REVISE, Action.BUYER_ESCALATE, Action.BUYER_WITHDRAW]
     elif state == S.WAIT_BUYER_ANSWER_OFFER:
         buyer = [Action.BUYER_ACCEPT_OFFER, Action.BUYER_REFUSE_OFFER, Action.BUYER_WITHDRAW]
     elif state == S.WAIT_BUYER_RETURN_GOODS:
         buyer = [Action.BUYER_SHIP_RETURN, Action.BUYER_WITHDRAW]
     elif state == S.WAIT_SELLER_CONFIRM_GOODS:
-        seller = [Action.SELLER_CONFIRM_RETURN]
-    return {role: actions for role, actions in ((Role.BUYER, buyer), (Role.SELLER, seller)) if actions}
+        seller = [Action.SELLER_CONFIRM_RETURN, Action.SELLER_REPORT_RETURN_PROBLEM]
+    elif state == S.PLATFORM_INTERVENING:
+        assert intervention is not None
+        buyer = [Action.PARTY_SUBMIT_EVIDENCE, Action.BUYER_WITHDRAW]
+        seller = [Action.PARTY_SUBMIT_EVIDENCE]
+        if intervention.mediator_id is None:
+            mediator = [Action.MEDIATOR_TAKE]
+        else:
+            mediator = [Action.MEDIATOR_REQUEST_EVIDENCE, Action.MEDIATOR_EXTEND_DEADLINE,
+                        Action.MEDIATOR_HAND_OVER, Action.MEDIATOR_RULE]
+    elif state.is_terminal and appeal_open:
+        buyer = seller = [Action.PARTY_APPEAL]
+    return {role: actions for role, actions in
+            ((Role.BUYER, buyer), (Role.SELLER, seller), (Role.MEDIATOR, mediator)) if actions}
 
 
-def check_party(action: Action, actor: Actor, order: OrderSnapshot) -> None:
-    if action in _BUYER_ACTIONS and not (actor.role == Role.BUYER and actor.party_id == order.buyer_id):
+def check_party(action: Action, actor: Actor, order: OrderSnapshot, intervention: Intervention | None) -> None:
+    is_buyer = actor.role == Role.BUYER and actor.party_id == order.buyer_id
+    is_seller = actor.role == Role.SELLER and actor.party_id == order.seller_id
+    if action in _BUYER_ACTIONS and not is_buyer:
         raise forbidden(f"only the buyer of order {order.order_id} may {action.value}")
-    if action in _SELLER_ACTIONS and not (actor.role == Role.SELLER and actor.party_id == order.seller_id):
+    if action in _SELLER_ACTIONS and not is_seller:
         raise forbidden(f"only the seller of order {order.order_id} may {action.value}")
+    if action in _PARTY_ACTIONS and not (is_buyer or is_seller):
+        raise forbidden(f"only the buyer or the seller of order {order.order_id} may {action.value}")
+    if action in _MEDIATOR_ACTIONS:
+        check_mediator(action, actor, intervention)
+
+
+def check_mediator(action: Action, actor: Actor, intervention: Intervention | None) -> None:
+    if actor.role != Role.MEDIATOR:
+        raise forbidden(f"only a mediator may {action.value}")
+    if intervention is None:
+        return  # the state check refuses it with the reason
+    if action == Action.MEDIATOR_TAKE:
+        if intervention.needs_senior and not actor.senior:
+            why = "it is an appeal" if intervention.appeal else "it breached its SLA"
+            raise forbidden(f"only a senior mediator may take this case: {why}")
+        if actor.party_id == intervention.excluded_mediator_id:
+            raise forbidden("the mediator of the appealed ruling may not hear the appeal")
+        return
+    assigned = intervention.mediator_id
+    if assigned is not None and actor.party_id != assigned and not actor.senior:
+        raise forbidden(f"the case is assigned to mediator {assigned}; only they or a senior mediator may act")
 
 
 def check_request_fits_order(request: RefundRequest, order: OrderSnapshot) -> None:
@@ -67,3 +116,33 @@ def not_allowed(message: str, state: DisputeState) -> ApplicationError:
 
 def invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID, non_retryable=True)
+
+
+def ruling_refund(decision: RulingDecision, amount: Money | None, requested: Money) -> int:
+    if decision == RulingDecision.PARTIAL_REFUND:
+        assert amount is not None
+        return amount.amount
+    if decision == RulingDecision.REJECT:
+        return 0
+    return requested.amount
+
+
+def check_ruling(ruling: MediatorRuleBase, requested: Money, order: OrderSnapshot, intervention: Intervention,
+                 has_return_address: bool) -> None:
+    decision = ruling.decision
+    if decision == RulingDecision.PARTIAL_REFUND:
+        if ruling.amount is None:
+            raise invalid("a partial refund needs an amount")
+        if ruling.amount.currency != requested.currency:
+            raise invalid(f"the refund must be in {requested.currency}, the currency of the request")
+        if not 0 < ruling.amount.amount <= requested.amount:
+            raise invalid(f"a partial refund must be more than 0 and at most the requested {requested}")
+    elif ruling.amount is not None:
+        raise invalid(f"an amount goes only with a partial refund, not with {decision.value}")
+    if decision == RulingDecision.REFUND_AFTER_RETURN:
+        if intervention.appeal is not None:
+            raise invalid("an appeal ends in a final ruling: full refund, partial refund or reject")
+        if not order.shipped:
+            raise invalid("nothing was shipped, so there is nothing to return")
+        if not (has_return_address or ruling.return_address):
+            raise invalid("the seller has given no return address: include one in the ruling")

@@ -17,6 +17,24 @@ from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.models import (
     Action,
+    BuyerEscalate,
+    BuyerEscalateBase,
+    MediatorExtendDeadline,
+    MediatorExtendDeadlineBase,
+    MediatorHandOver,
+    MediatorHandOverBase,
+    MediatorRequestEvidence,
+    MediatorRequestEvidenceBase,
+    MediatorRule,
+    MediatorRuleBase,
+    MediatorTake,
+    MediatorTakeBase,
+    PartyAppeal,
+    PartyAppealBase,
+    PartySubmitEvidence,
+    PartySubmitEvidenceBase,
+    SellerReportReturnProblem,
+    SellerReportReturnProblemBase,
     BuyerAnswerOffer,
     BuyerAnswerOfferBase,
     BuyerRevise,
@@ -103,6 +121,7 @@ async def list_disputes(
     seller_id: Annotated[PartyId | None, Query()] = None,
     order_id: Annotated[PartyId | None, Query()] = None,
     reason: ReasonCategory | None = None,
+    mediator_id: Annotated[PartyId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DisputeList:
     """Disputes, newest first. Buyers and sellers see only their own."""
@@ -114,7 +133,7 @@ async def list_disputes(
     clauses = [f"WorkflowType = '{DisputeWorkflow.__name__}'"]
     for key, value in ((SearchAttributes.STATE, state), (SearchAttributes.BUYER, buyer_id),
                        (SearchAttributes.SELLER, seller_id), (SearchAttributes.ORDER, order_id),
-                       (SearchAttributes.CATEGORY, reason)):
+                       (SearchAttributes.CATEGORY, reason), (SearchAttributes.MEDIATOR, mediator_id)):
         if value is not None:
             clauses.append(f"{key.name} = '{value}'")
     items = await dispute_calls.list_disputes(temporal, " AND ".join(clauses), limit)
@@ -150,47 +169,79 @@ async def _visible_view(temporal, dispute_id: str, actor: Actor) -> DisputeView:
     return view
 
 
-def _action_endpoint(action: Action, body_model: type, argument_model: type, role: Role):
-    allowed = require_roles(role)
+def _action_endpoint(action: Action, body_model: type, argument_model: type, roles: tuple[Role, ...]):
+    allowed = require_roles(*roles)
 
     async def endpoint(dispute_id: DisputeId, body: body_model, actor: Annotated[Actor, Depends(allowed)],
-                       temporal: TemporalDep, idempotency_key: IdempotencyKey) -> DisputeView:
+                       services: ServicesDep, idempotency_key: IdempotencyKey) -> DisputeView:
+        if isinstance(body, MediatorHandOverBase):
+            _check_known_mediator(services, body.to_mediator_id)
         argument = argument_model(**body.model_dump(), actor=actor)
-        return await dispute_calls.act(temporal, dispute_id, action, argument, idempotency_key)
+        return await dispute_calls.act(services.temporal, dispute_id, action, argument, idempotency_key)
 
     return endpoint
 
 
+def _check_known_mediator(services: Services, party_id: str) -> None:
+    mediators = {g.party_id for g in services.settings.tokens.values() if g.role == Role.MEDIATOR}
+    if party_id not in mediators:
+        raise Problem(422, "Unknown mediator", f"There is no mediator {party_id}.",
+                      type=problem_type("unknown-mediator"))
+
+
+
+_SELLER = (Role.SELLER,)
+_BUYER = (Role.BUYER,)
+_PARTIES = (Role.BUYER, Role.SELLER)
+_MEDIATOR = (Role.MEDIATOR,)
 _ACTIONS = [
-    (Action.SELLER_AGREE_REFUND, SellerAgreeRefundBase, SellerAgreeRefund, Role.SELLER,
+    (Action.SELLER_AGREE_REFUND, SellerAgreeRefundBase, SellerAgreeRefund, _SELLER,
      "Seller agrees to refund the requested amount; the dispute closes with the refund."),
-    (Action.SELLER_AGREE_RETURN, SellerAgreeReturnBase, SellerAgreeReturn, Role.SELLER,
+    (Action.SELLER_AGREE_RETURN, SellerAgreeReturnBase, SellerAgreeReturn, _SELLER,
      "Seller agrees to a return; the buyer's return window starts."),
-    (Action.SELLER_REFUSE, SellerRefuseBase, SellerRefuse, Role.SELLER,
+    (Action.SELLER_REFUSE, SellerRefuseBase, SellerRefuse, _SELLER,
      "Seller refuses, with a reason; the buyer may revise or the dispute closes when the window lapses."),
-    (Action.SELLER_OFFER_PARTIAL, SellerOfferPartialBase, SellerOfferPartial, Role.SELLER,
+    (Action.SELLER_OFFER_PARTIAL, SellerOfferPartialBase, SellerOfferPartial, _SELLER,
      "Seller offers a partial refund for the buyer to accept or refuse."),
-    (Action.SELLER_CONFIRM_RETURN, SellerConfirmReturnBase, SellerConfirmReturn, Role.SELLER,
+    (Action.SELLER_CONFIRM_RETURN, SellerConfirmReturnBase, SellerConfirmReturn, _SELLER,
      "Seller confirms the returned parcel arrived; the buyer is refunded."),
-    (Action.BUYER_ACCEPT_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, Role.BUYER,
+    (Action.BUYER_ACCEPT_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, _BUYER,
      "Buyer accepts the seller's partial offer; the dispute closes with that refund."),
-    (Action.BUYER_REFUSE_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, Role.BUYER,
+    (Action.BUYER_REFUSE_OFFER, BuyerAnswerOfferBase, BuyerAnswerOffer, _BUYER,
      "Buyer refuses the seller's partial offer."),
-    (Action.BUYER_REVISE, BuyerReviseBase, BuyerRevise, Role.BUYER,
+    (Action.BUYER_REVISE, BuyerReviseBase, BuyerRevise, _BUYER,
      "Buyer revises the request and submits it again to the seller."),
-    (Action.BUYER_WITHDRAW, BuyerWithdrawBase, BuyerWithdraw, Role.BUYER,
+    (Action.BUYER_WITHDRAW, BuyerWithdrawBase, BuyerWithdraw, _BUYER,
      "Buyer withdraws the request; the escrow is released to the seller."),
-    (Action.BUYER_SHIP_RETURN, BuyerShipReturnBase, BuyerShipReturn, Role.BUYER,
+    (Action.BUYER_SHIP_RETURN, BuyerShipReturnBase, BuyerShipReturn, _BUYER,
      "Buyer ships the return with carrier and tracking number; the seller's confirmation window starts."),
+    (Action.BUYER_ESCALATE, BuyerEscalateBase, BuyerEscalate, _BUYER,
+     "Buyer asks the platform to intervene after a refusal (平台介入); urgent concerns get the urgent SLA."),
+    (Action.SELLER_REPORT_RETURN_PROBLEM, SellerReportReturnProblemBase, SellerReportReturnProblem, _SELLER,
+     "Seller reports the returned parcel not received, damaged or different; the platform intervenes."),
+    (Action.PARTY_SUBMIT_EVIDENCE, PartySubmitEvidenceBase, PartySubmitEvidence, _PARTIES,
+     "Buyer or seller submits evidence (举证) during intervention; answers an open evidence request."),
+    (Action.PARTY_APPEAL, PartyAppealBase, PartyAppeal, _PARTIES,
+     "Buyer or seller appeals a mediator's ruling with new information, once; a senior mediator rules finally."),
+    (Action.MEDIATOR_TAKE, MediatorTakeBase, MediatorTake, _MEDIATOR,
+     "A mediator takes a case from the queue; exactly one mediator gets it."),
+    (Action.MEDIATOR_REQUEST_EVIDENCE, MediatorRequestEvidenceBase, MediatorRequestEvidence, _MEDIATOR,
+     "The assigned mediator asks a party for evidence, with the policy's deadline."),
+    (Action.MEDIATOR_EXTEND_DEADLINE, MediatorExtendDeadlineBase, MediatorExtendDeadline, _MEDIATOR,
+     "The assigned mediator extends a party's deadline, with a reason; the running timer is replaced."),
+    (Action.MEDIATOR_HAND_OVER, MediatorHandOverBase, MediatorHandOver, _MEDIATOR,
+     "The assigned mediator hands the case to another mediator, with a reason."),
+    (Action.MEDIATOR_RULE, MediatorRuleBase, MediatorRule, _MEDIATOR,
+     "The assigned mediator rules, with a rationale: full refund, partial refund, reject, or refund after return."),
 ]
 
-for _action, _body, _argument, _role, _summary in _ACTIONS:
+for _action, _body, _argument, _roles, _summary in _ACTIONS:
     router.add_api_route(
         f"/{{dispute_id}}/{_action.value.replace('_', '-')}",
-        _action_endpoint(_action, _body, _argument, _role),
+        _action_endpoint(_action, _body, _argument, _roles),
         methods=["POST"],
         operation_id=_action.value,
         summary=_summary,
         response_model=DisputeView,
-        tags=[f"{_role.value} actions"],
+        tags=[f"{'party' if len(_roles) > 1 else _roles[0].value} actions"],
     )
