@@ -1,0 +1,85 @@
+"""A dispute's Temporal history: fetch it, and read or write it in the standard JSON format
+(the format of `temporal workflow show --output json` and the web UI's download)."""
+
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
+
+from config.temporal import DATA_CONVERTER
+
+
+class DisputeNotFound(LookupError):
+    def __init__(self, dispute_id: str):
+        super().__init__(f"There is no dispute {dispute_id}.")
+        self.dispute_id = dispute_id
+
+
+async def fetch(client: Client, dispute_id: str, run_id: str | None = None) -> WorkflowHistory:
+    """The full history of a dispute (its latest run unless `run_id` is given)."""
+    try:
+        return await client.get_workflow_handle(dispute_id, run_id=run_id).fetch_history()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise DisputeNotFound(dispute_id) from error
+        raise
+
+
+def to_json(history: WorkflowHistory) -> str:
+    """The standard JSON form: `{"events": [...]}` (the workflow id is not part of it)."""
+    return history.to_json()
+
+
+def from_json(data: str | bytes | dict[str, Any], workflow_id: str | None = None) -> WorkflowHistory:
+    """Parse an exported history (ours, the Temporal CLI's or the web UI's).
+
+    The format holds no workflow id; without one it is taken from the recorded input
+    (a dispute's input names its `dispute_id`)."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    history = WorkflowHistory.from_json(workflow_id or "", data)
+    if not workflow_id:
+        history = WorkflowHistory(dispute_id_of(history.events) or "", history.events)
+    return history
+
+
+def read_file(path: Path) -> WorkflowHistory:
+    """An exported history file; its workflow id comes from its input, else its file name."""
+    history = from_json(path.read_text(encoding="utf-8"))
+    if not history.workflow_id:
+        history = WorkflowHistory(path.stem, history.events)
+    return history
+
+
+def history_files(paths: Iterable[Path]) -> list[Path]:
+    """Every `*.json` under the given files and directories, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return found
+
+
+def dispute_id_of(events: Iterable[HistoryEvent]) -> str | None:
+    """The `dispute_id` recorded in the workflow's input, if its first event has one."""
+    for event in events:
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            return None
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        try:
+            first = DATA_CONVERTER.payload_converter.from_payload(payloads[0]) if payloads else None
+        except Exception:  # an input we cannot decode names nothing
+            return None
+        value = first.get("dispute_id") if isinstance(first, dict) else None
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
+    for history in histories:
+        yield history
+
+
