@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from api.problems import install_problem_handlers
 from api.routers import disputes, health, ledger, mediation, orders
+from api.routers.audit import router as audit_router
 from api.services import Services
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -69,6 +70,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     for router in (health.router, orders.router, disputes.router, mediation.router, ledger.router):
         app.include_router(router)
+    app.include_router(audit_router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 
