@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from audit import commands as audit_commands
 from devstack import stack
 
 
@@ -12,9 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="run the whole system on embedded defaults until Ctrl-C")
     up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
     up.add_argument("--ui-port", type=int, default=8233)
+    audit_commands.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
+    if args.command == "audit":
+        return audit_commands.run(args)
     return 2
 
 
