@@ -1,0 +1,261 @@
+"""Record the committed histories replayed in CI: `python -m audit.record_scenarios tests/histories`.
+
+Drives one dispute per path of the life cycle (stages 1-3) through the real HTTP API and
+worker on a throwaway Temporal dev server (the same building blocks as the tests), waits
+for each to close and writes its full history in the standard JSON format to
+`<dir>/<scenario>.json`. Windows are shortened with `Policy.model_copy` for the timer
+paths, so the whole recording takes a few seconds.
+
+Record only from committed workflow code: a history recorded from work in progress
+proves nothing about what production ran. To add a scenario, add a function to
+SCENARIOS below, run the module with `--only NAME`, and commit the new file.
+"""
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from api.services import Services
+from config.settings import Settings
+from config.temporal import DATA_CONVERTER, SearchAttributes
+from database import create_schema, make_engine
+from devstack.stack import temporal_binary
+from ledger import Ledger
+from notifications import NotificationService, channels_from_names
+from orders import OrderService
+from policy import Policy, Window, default_policy
+from worker import build_worker
+
+PLATFORM = "dev-platform"
+BUYER = "dev-buyer-alice"
+SELLER = "dev-seller-acme"
+
+# The window a timer scenario lets lapse; long enough for the steps before it.
+SHORT = Window.seconds(2)
+
+
+@dataclass
+class Recorder:
+    services: Services
+    http: httpx.AsyncClient
+    base_policy: Policy
+    _opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def call(self, method: str, path: str, token: str, body: Any = None, *, status: int = 200,
+                   request_id: str | None = None, idempotency_key: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        response = await self.http.request(method, path, json=body, headers=headers)
+        if response.status_code != status:
+            raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text}")
+        return response.json()
+
+    async def open(self, scenario: str, *, kind: str = "refund_only", amount: int = 10_000, paid: int = 10_000,
+                   shipped: bool = True, reminder_before: timedelta | None = None, **windows: Window) -> str:
+        """Register an order and open a dispute on it under a policy with `windows` shortened."""
+        order_id = f"ORD-{scenario.replace('_', '-')}"
+        updates: dict[str, Any] = dict(windows)
+        if reminder_before is not None:
+            updates["reminder_before"] = reminder_before
+        # The API puts services.policy into the workflow input when it opens a case.
+        async with self._opening:
+            self.services.policy = self.base_policy.model_copy(update=updates)
+            await self.call("POST", "/orders", PLATFORM, {
+                "order_id": order_id, "buyer_id": "alice", "seller_id": "acme",
+                "paid": {"amount": paid, "currency": "CNY"}, "shipped": shipped,
+            }, status=201)
+            opened = await self.call("POST", "/disputes", BUYER, {
+                "order_id": order_id, "kind": kind, "reason": "quality",
+                "amount": {"amount": amount, "currency": "CNY"},
+                "description": "The kettle leaks from the base.",
+                "evidence": [{"url": "https://files.example/kettle.jpg", "media_type": "image/jpeg"}],
+            }, status=201, request_id=f"rec-{scenario}-open", idempotency_key=f"{scenario}-open")
+        return opened["dispute_id"]
+
+    async def act(self, dispute_id: str, action: str, token: str, body: dict | None = None) -> dict:
+        return await self.call("POST", f"/disputes/{dispute_id}/{action}", token, body or {},
+                               request_id=f"rec-{dispute_id}-{action}", idempotency_key=f"{dispute_id}-{action}")
+
+    async def history(self, dispute_id: str) -> WorkflowHistory:
+        """The complete history, once the workflow has finished."""
+        handle = self.services.temporal.get_workflow_handle(dispute_id)
+        await asyncio.wait_for(handle.result(), timeout=60)
+        return await handle.fetch_history()
+
+
+Scenario = Callable[[Recorder], Awaitable[str]]
+
+
+async def seller_agrees_refund(r: Recorder) -> str:
+    d = await r.open("seller_agrees_refund")
+    await r.act(d, "seller-agree-refund", SELLER, {"note": "Sorry about that"})
+    return d
+
+
+async def partial_offer_accepted(r: Recorder) -> str:
+    d = await r.open("partial_offer_accepted", amount=8_000)
+    await r.act(d, "seller-offer-partial", SELLER, {"amount": {"amount": 3_000, "currency": "CNY"}})
+    await r.act(d, "buyer-accept-offer", BUYER, {"note": "Fine"})
+    return d
+
+
+async def refusal_revise_refused_offer_withdraw(r: Recorder) -> str:
+    d = await r.open("refusal_revise_refused_offer_withdraw")
+    await r.act(d, "seller-refuse", SELLER, {"reason": "Item was fine on dispatch"})
+    await r.act(d, "buyer-revise", BUYER, {"request": {
+        "kind": "refund_only", "reason": "quality", "amount": {"amount": 6_000, "currency": "CNY"},
+        "description": "Half of it leaks; asking for part of the price.",
+    }})
+    await r.act(d, "seller-offer-partial", SELLER, {"amount": {"amount": 2_000, "currency": "CNY"}})
+    await r.act(d, "buyer-refuse-offer", BUYER, {"note": "Too little"})
+    await r.act(d, "buyer-withdraw", BUYER, {"reason": "Fixed it myself"})
+    return d
+
+
+async def return_shipped_and_confirmed(r: Recorder) -> str:
+    d = await r.open("return_shipped_and_confirmed", kind="return_and_refund")
+    await r.act(d, "seller-agree-return", SELLER, {"return_address": "Returns desk, 1 Warehouse Rd"})
+    await r.act(d, "buyer-ship-return", BUYER, {"carrier": "SF Express", "tracking_number": "SF1234567890"})
+    await r.act(d, "seller-confirm-return", SELLER, {})
+    return d
+
+
+async def timer_seller_silence(r: Recorder) -> str:
+    # With a reminder before the deadline, so a reminder timer fires first.
+    return await r.open("timer_seller_silence", seller_response_shipped_refund_only=Window.seconds(3),
+                        reminder_before=timedelta(seconds=1.5))
+
+
+async def timer_buyer_silence_after_refusal(r: Recorder) -> str:
+    d = await r.open("timer_buyer_silence_after_refusal", buyer_response_after_refusal=SHORT)
+    await r.act(d, "seller-refuse", SELLER, {"reason": "Item was fine on dispatch"})
+    return d
+
+
+async def timer_buyer_silence_on_offer(r: Recorder) -> str:
+    d = await r.open("timer_buyer_silence_on_offer", buyer_response_to_offer=SHORT)
+    await r.act(d, "seller-offer-partial", SELLER, {"amount": {"amount": 1_000, "currency": "CNY"}})
+    return d
+
+
+async def timer_no_return_shipped(r: Recorder) -> str:
+    d = await r.open("timer_no_return_shipped", kind="return_and_refund", buyer_return_shipment=SHORT)
+    await r.act(d, "seller-agree-return", SELLER, {"return_address": "Returns desk, 1 Warehouse Rd"})
+    return d
+
+
+async def timer_unconfirmed_return(r: Recorder) -> str:
+    d = await r.open("timer_unconfirmed_return", kind="return_and_refund", amount=6_000, paid=7_000,
+                     seller_confirm_return=SHORT)
+    await r.act(d, "seller-agree-return", SELLER, {"return_address": "Returns desk, 1 Warehouse Rd"})
+    await r.act(d, "buyer-ship-return", BUYER, {"carrier": "YTO", "tracking_number": "YT998877"})
+    return d
+
+
+SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
+    seller_agrees_refund,
+    partial_offer_accepted,
+    refusal_revise_refused_offer_withdraw,
+    return_shipped_and_confirmed,
+    timer_seller_silence,
+    timer_buyer_silence_after_refusal,
+    timer_buyer_silence_on_offer,
+    timer_no_return_shipped,
+    timer_unconfirmed_return,
+)}
+
+
+async def record(out_dir: Path, names: list[str]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=SearchAttributes.ALL,
+        data_converter=DATA_CONVERTER,
+        dev_server_log_level="error",
+    )
+    written: list[Path] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=16) as executor:
+            engine = make_engine(f"sqlite:///{tmp}/disputeflow.db")
+            create_schema(engine)
+            task_queue = f"record-{uuid.uuid4().hex[:8]}"
+            ledger = Ledger(engine)
+            base = default_policy()
+            services = Services(
+                settings=Settings(task_queue=task_queue, database_url=str(engine.url)),
+                temporal=env.client, engine=engine, ledger=ledger, orders=OrderService(engine, ledger),
+                notifications=NotificationService(engine, channels_from_names([])), policy=base,
+            )
+            worker = build_worker(env.client, task_queue, engine, [], executor, ledger=ledger)
+            transport = httpx.ASGITransport(app=create_app(services))
+            async with worker, httpx.AsyncClient(transport=transport, base_url="http://record.local") as http:
+                recorder = Recorder(services=services, http=http, base_policy=base)
+
+                async def one(name: str) -> Path:
+                    dispute_id = await SCENARIOS[name](recorder)
+                    history = await recorder.history(dispute_id)
+                    path = out_dir / f"{name}.json"
+                    path.write_text(history.to_json() + "\n", encoding="utf-8")
+                    print(f"recorded {name}: {dispute_id}, {len(history.events)} events -> {path}", flush=True)
+                    return path
+
+                written = list(await asyncio.gather(*(one(name) for name in names)))
+    finally:
+        await env.shutdown()
+    return written
+
+
+# What a recording depends on: a change here changes what the histories record.
+RECORDED_CODE = ["workflows", "activities", "config", "identity", "money", "policy", "worker.py"]
+
+
+def code_version() -> tuple[str | None, list[str]]:
+    """The commit the workflow code comes from, and its uncommitted changes (if a git checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *RECORDED_CODE], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return None, []
+    return commit, dirty
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m audit.record_scenarios", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path, help="where to write <scenario>.json, e.g. tests/histories")
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), metavar="NAME",
+                        help="record only this scenario (repeatable); default: all of " + ", ".join(SCENARIOS))
+    parser.add_argument("--allow-uncommitted", action="store_true",
+                        help="record even though the workflow code has uncommitted changes")
+    args = parser.parse_args(argv)
+    commit, dirty = code_version()
+    if dirty and not args.allow_uncommitted:
+        print("The workflow code has uncommitted changes; record from a clean checkout of a commit "
+              "(see README, Auditing):\n  " + "\n  ".join(dirty), file=sys.stderr)
+        return 2
+    print(f"recording with the workflow code of {commit or 'an unknown commit (not a git checkout)'}", flush=True)
+    asyncio.run(record(args.out_dir, args.only or list(SCENARIOS)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
