@@ -1,0 +1,344 @@
+"""Auditors: history export, replay (live, filtered, offline, committed histories, an
+incompatible change) and the readable trail, against the real Temporal dev server."""
+
+import asyncio
+import json
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from google.protobuf.json_format import ParseDict
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+
+from audit import replay
+from audit.record_scenarios import SCENARIOS
+from audit.trail import build_trail
+from devstack import cli
+from devstack.stack import temporal_binary
+from policy import Window
+from tests.audit_variants import INCOMPATIBLE
+from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
+
+HISTORIES = Path(__file__).parent / "histories"
+PROBLEM = "application/problem+json"
+
+
+def _connection(client: Client) -> list[str]:
+    return ["--address", client.service_client.config.target_host, "--namespace", client.namespace]
+
+
+async def _cli(*argv: str) -> int:
+    """The `disputeflow` command, in a thread: it runs its own event loop."""
+    return await asyncio.to_thread(cli.main, list(argv))
+
+
+async def _closed_history(stack: Stack, dispute_id: str) -> WorkflowHistory:
+    handle = stack.services.temporal.get_workflow_handle(dispute_id)
+    await asyncio.wait_for(handle.result(), timeout=30)
+    return await handle.fetch_history()
+
+
+async def _timer_started(stack: Stack, dispute_id: str) -> None:
+    """Wait until the workflow sleeps on its first timer."""
+    handle = stack.services.temporal.get_workflow_handle(dispute_id)
+
+    async def started() -> bool:
+        history = await handle.fetch_history()
+        return any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)
+
+    await eventually(started, what=f"a timer in {dispute_id}")
+
+
+# ---- export ----------------------------------------------------------------------------
+
+
+async def test_export_is_the_standard_history_json(stack: Stack, tmp_path: Path) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id, amount=4_000))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    fetched = await _closed_history(stack, dispute_id)
+
+    response = await stack.call("GET", f"/audit/disputes/{dispute_id}/history", AUDITOR)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert dispute_id in response.headers["content-disposition"]
+    exported = WorkflowHistory.from_json(dispute_id, response.json())
+    assert list(exported.events) == list(fetched.events)
+    assert exported.events[0].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    assert exported.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+    # What the Temporal CLI writes for the same workflow parses to the same events.
+    shown = await asyncio.to_thread(subprocess.run, [
+        temporal_binary(), "workflow", "show", "--workflow-id", dispute_id, "--output", "json",
+        *_connection(stack.services.temporal)], capture_output=True, text=True, timeout=30, check=True)
+    assert list(WorkflowHistory.from_json(dispute_id, shown.stdout).events) == list(fetched.events)
+    cli_json = json.loads(shown.stdout)
+    assert [e["eventType"] for e in cli_json["events"]] == [e["eventType"] for e in response.json()["events"]]
+
+    # The command line writes the same document.
+    out = tmp_path / f"{dispute_id}.json"
+    assert await _cli("audit", "export", dispute_id, "-o", str(out), *_connection(stack.services.temporal)) == 0
+    assert json.loads(out.read_text()) == response.json()
+    assert list(WorkflowHistory.from_json(dispute_id, out.read_text()).events) == list(fetched.events)
+
+
+# ---- the trail -------------------------------------------------------------------------
+
+
+async def test_trail_tells_who_did_what_which_timer_fired_and_where_the_money_went(stack: Stack) -> None:
+    stack.set_windows(buyer_response_after_refusal=Window.seconds(2))
+    order_id = await stack.register_order(amount=5_000)
+    dispute_id = (await stack.open_dispute(order_id, amount=5_000))["dispute_id"]
+    await _timer_started(stack, dispute_id)
+    request_id = f"req-{uuid.uuid4().hex[:12]}"
+    refused = await stack.ok("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER,
+                             {"reason": "Item was fine on dispatch"},
+                             headers={"X-Request-ID": request_id, "Idempotency-Key": f"{request_id}-key"})
+    assert refused["state"] == "SELLER_REFUSED"
+    await stack.wait_for_state(dispute_id, "CLOSED")
+    await _closed_history(stack, dispute_id)
+
+    trail = await stack.ok("GET", f"/audit/disputes/{dispute_id}/trail", AUDITOR)
+    entries = trail["entries"]
+    assert trail["dispute_id"] == dispute_id
+    assert trail["status"] == "completed" and trail["final_state"] == "CLOSED"
+    assert trail["policy_version"] == stack.services.policy.version
+    assert trail["opened_by"]["role"] == "buyer" and trail["opened_by"]["party_id"] == "alice"
+    assert trail["opened_by"]["request_id"]
+    opened = entries[0]
+    assert (opened["category"], opened["event_id"]) == ("opened", 1)
+    assert opened["data"]["policy_version"] == stack.services.policy.version
+
+    [refusal] = [e for e in entries if e["category"] == "action" and e["name"] == "seller_refuse"]
+    assert refusal["actor"] == {"role": "seller", "party_id": "acme", "senior": False, "request_id": request_id}
+    assert refusal["data"]["update_id"] == f"{request_id}-key"
+    assert refusal["data"]["arguments"][0]["reason"] == "Item was fine on dispatch"
+    assert "seller acme" in refusal["text"] and request_id in refusal["text"]
+
+    # The seller's window was running when the seller acted: its timer was superseded.
+    cancelled = [e for e in entries if e["category"] == "timer_canceled"]
+    assert cancelled and all(e["event_id"] > refusal["event_id"] for e in cancelled)
+    assert any(e["data"].get("cause_event_id") == refusal["event_id"] and "seller_response" in e["name"]
+               for e in cancelled)
+    # Then the buyer stayed silent and the shortened window's timer decided.
+    [fired] = [e for e in entries if e["category"] == "timer_fired"]
+    assert fired["name"] == "deadline buyer_response_after_refusal"
+    started = next(e for e in entries if e["event_id"] == fired["related_event_ids"][0])
+    assert started["category"] == "timer_started" and started["name"] == fired["name"]
+    assert fired["event_id"] > refusal["event_id"]
+    [closed] = [e for e in entries if e["category"] == "closed"]
+    assert closed["data"]["resolution"]["timer"] == "buyer_response_after_refusal"
+    assert "buyer_response_after_refusal" in closed["text"]
+
+    # Every notification in the outbox and every ledger transfer, and nothing else.
+    outbox = [m.id for m in stack.services.notifications.for_dispute(dispute_id)]
+    assert sorted(trail["notification_ids"]) == sorted(outbox) and outbox
+    ledger = [t.id for t in stack.services.ledger.transfers(dispute_id=dispute_id)]
+    assert sorted(trail["transfer_ids"]) == sorted(ledger) and ledger
+    for notification_id in outbox:
+        [entry] = [e for e in entries if notification_id in e["notification_ids"]]
+        assert entry["category"] == "activity" and notification_id in entry["text"]
+    # Entries are in history order and each points at a real event.
+    ids = [e["event_id"] for e in entries]
+    assert ids == sorted(ids) and ids[-1] == trail["event_count"]
+
+
+async def test_trail_command_prints_the_same_story(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id, amount=3_000))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER, {"note": "Sorry"})
+    await _closed_history(stack, dispute_id)
+    capsys.readouterr()
+    assert await _cli("audit", "trail", dispute_id, *_connection(stack.services.temporal)) == 0
+    text = capsys.readouterr().out
+    assert "seller acme" in text and "seller_agree_refund" in text and "final state SUCCESS" in text
+    for transfer in stack.services.ledger.transfers(dispute_id=dispute_id):
+        assert transfer.id in text
+    assert await _cli("audit", "trail", dispute_id, "--json", *_connection(stack.services.temporal)) == 0
+    assert json.loads(capsys.readouterr().out)["dispute_id"] == dispute_id
+
+
+def test_trail_renders_what_it_does_not_know() -> None:
+    """New update names, activities and event types appear as the workflow grows: the
+    trail names them from the history and renders unknown events generically."""
+    path = HISTORIES / "seller_agrees_refund.json"
+    document = json.loads(path.read_text())
+    for event in document["events"]:
+        request = event.get("workflowExecutionUpdateAcceptedEventAttributes", {}).get("acceptedRequest", {})
+        if request.get("input", {}).get("name") == "seller_agree_refund":
+            request["input"]["name"] = "mediator_rule"
+    last = int(document["events"][-1]["eventId"])
+    marker = {"eventId": str(last + 1), "eventTime": document["events"][-1]["eventTime"],
+              "eventType": "EVENT_TYPE_MARKER_RECORDED",
+              "markerRecordedEventAttributes": {"markerName": "core_patch", "workflowTaskCompletedEventId": "4"}}
+    signal = {"eventId": str(last + 2), "eventTime": document["events"][-1]["eventTime"],
+              "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED",
+              "workflowExecutionSignaledEventAttributes": {"signalName": "evidence_uploaded", "input": {"payloads": [
+                  {"metadata": {"encoding": "anNvbi9wbGFpbg=="},  # json/plain
+                   "data": "eyJhY3RvciI6IHsicm9sZSI6ICJidXllciIsICJwYXJ0eV9pZCI6ICJhbGljZSJ9fQ=="}]}}}
+    document["events"] += [marker, signal]
+    trail = build_trail(WorkflowHistory.from_json("x", document))
+    by_id = {e.event_id: e for e in trail.entries}
+    assert any(e.category == "action" and e.name == "mediator_rule" and e.actor.party_id == "acme"
+               for e in trail.entries)
+    assert by_id[last + 1].category == "event" and by_id[last + 1].event_type == "MarkerRecorded"
+    assert by_id[last + 1].data["markerName"] == "core_patch"
+    assert by_id[last + 2].category == "signal" and by_id[last + 2].name == "evidence_uploaded"
+    assert by_id[last + 2].actor.party_id == "alice"
+    # An event type this SDK has no name for still gets an entry.
+    unknown = HistoryEvent()
+    ParseDict(document["events"][-1], unknown)
+    unknown.event_type = 999
+    odd = build_trail(WorkflowHistory("x", [*WorkflowHistory.from_json("x", document).events, unknown]))
+    assert (odd.entries[-1].category, odd.entries[-1].event_type) == ("event", "WorkflowExecutionSignaled")
+    assert odd.entries[-1].data["signalName"] == "evidence_uploaded"
+
+
+# ---- replay ----------------------------------------------------------------------------
+
+
+async def test_replay_of_live_disputes_by_id_and_by_filter(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    seller = f"audit-{uuid.uuid4().hex[:8]}"
+    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(1))
+    quick = await stack.open_dispute(await stack.register_order(seller=seller), amount=2_000)
+    stack.set_windows(seller_response_shipped_refund_only=Window.hours(36))
+    waiting = await stack.open_dispute(await stack.register_order(seller=seller), amount=2_000)
+    acme = await stack.open_dispute(await stack.register_order(), amount=2_000)
+    await stack.act(acme["dispute_id"], "seller-refuse", SELLER, {"reason": "No"})
+    await stack.wait_for_state(quick["dispute_id"], "SUCCESS")
+    ids = [quick["dispute_id"], waiting["dispute_id"], acme["dispute_id"]]
+
+    report = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": ids})
+    assert report["ok"] is True and report["total"] == 3 and report["replayed"] == 3
+    assert [o["dispute_id"] for o in report["outcomes"]] == ids
+    assert all(o["status"] == "replayed" and o["events"] > 0 for o in report["outcomes"])
+
+    missing = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": [ids[1], "dsp-NOPE-1"]})
+    assert missing["ok"] is False and missing["not_found"] == 1
+    assert [o["status"] for o in missing["outcomes"]] == ["replayed", "not_found"]
+
+    # By filter: the visibility store catches up with search-attribute changes shortly.
+    async def by_filter(**conditions) -> dict | None:
+        body = await stack.ok("POST", "/audit/replay", AUDITOR, {"filter": {
+            "seller_id": seller, "started_after": since.isoformat(), **conditions}})
+        return body
+
+    async def both() -> dict | None:
+        body = await by_filter()
+        return body if body["total"] == 2 else None
+
+    everything = await eventually(both, what="both disputes of the seller listed")
+    assert everything["ok"] and {o["dispute_id"] for o in everything["outcomes"]} == set(ids[:2])
+    assert f"SellerId = '{seller}'" in everything["query"] and "StartTime >=" in everything["query"]
+
+    async def waiting_only() -> dict | None:
+        body = await by_filter(state="WAIT_SELLER_AGREE")
+        return body if [o["dispute_id"] for o in body["outcomes"]] == [ids[1]] else None
+
+    assert (await eventually(waiting_only, what="only the waiting dispute"))["ok"]
+    future = await by_filter(started_before=(since - timedelta(hours=1)).isoformat())
+    assert future["total"] == 0 and future["ok"]
+
+    # The command line: the same filter, progress per dispute, exit 0.
+    capsys.readouterr()
+    assert await _cli("audit", "replay", "--seller", seller, "--since", since.isoformat(),
+                      *_connection(stack.services.temporal)) == 0
+    captured = capsys.readouterr()
+    assert "[1/2]" in captured.err and "[2/2]" in captured.err and " ok" in captured.err
+    assert "2 replayed" in captured.out
+    assert await _cli("audit", "replay", *ids, *_connection(stack.services.temporal)) == 0
+    assert await _cli("audit", "replay", ids[0], "dsp-NOPE-1", *_connection(stack.services.temporal)) == 1
+
+
+async def test_committed_histories_replay_on_the_current_code(capsys: pytest.CaptureFixture) -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert {f.stem for f in files} >= set(SCENARIOS), "record the missing scenarios (see README, Auditing)"
+    report = await replay.DisputeReplayer().replay(replay.from_files(files))
+    failures = [(o.source, o.status, o.reason) for o in report.outcomes if not o.ok]
+    assert report.ok and not failures, failures
+    assert report.total == len(files) and report.replayed == len(files)
+    assert await _cli("audit", "replay", "--histories", str(HISTORIES)) == 0
+    assert f"{len(files)} replayed" in capsys.readouterr().out
+
+
+async def test_an_incompatible_change_fails_replay_with_a_clear_report(
+        stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    report = await replay.DisputeReplayer(INCOMPATIBLE).replay(replay.from_files(sorted(HISTORIES.glob("*.json"))))
+    assert not report.ok and report.total == len(SCENARIOS) == report.nondeterministic
+    for outcome in report.outcomes:
+        assert outcome.status == "nondeterministic"
+        assert "Nondeterminism" in outcome.reason
+        assert "freeze_escrow" in outcome.reason and "release_order" in outcome.reason
+        assert outcome.source and outcome.dispute_id.startswith("dsp-")
+
+    # A deployment gate: export live disputes, replay the files on the candidate code.
+    dispute_id = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    export = tmp_path / "exports"
+    export.mkdir()
+    connection = _connection(stack.services.temporal)
+    assert await _cli("audit", "export", dispute_id, "-o", str(export / f"{dispute_id}.json"), *connection) == 0
+    capsys.readouterr()
+    assert await _cli("audit", "replay", "--histories", str(export)) == 0
+    assert await _cli("audit", "replay", "--histories", str(export), "--histories", str(HISTORIES),
+                      "--workflows", "tests.audit_variants:INCOMPATIBLE") == 1
+    captured = capsys.readouterr()
+    assert f"{dispute_id} NONDETERMINISTIC: [TMPRL1100] Nondeterminism error" in captured.err
+    assert f"0 replayed, {len(SCENARIOS) + 1} nondeterministic" in captured.out
+    assert "REPLAY FAILED" in captured.out
+    assert await _cli("audit", "replay", dispute_id, "--workflows", "tests.audit_variants:INCOMPATIBLE",
+                      "--json", *connection) == 1
+    assert json.loads(capsys.readouterr().out)["outcomes"][0]["status"] == "nondeterministic"
+
+
+# ---- who may ---------------------------------------------------------------------------
+
+
+async def test_only_auditors_read_histories_and_they_change_nothing(stack: Stack) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+    reads = [("GET", f"/audit/disputes/{dispute_id}/history", None),
+             ("GET", f"/audit/disputes/{dispute_id}/trail", None),
+             ("POST", "/audit/replay", {"dispute_ids": [dispute_id]})]
+    for token in (PLATFORM, BUYER, SELLER, MEDIATOR):
+        for method, path, body in reads:
+            response = await stack.call(method, path, token, body)
+            assert response.status_code == 403, (token, path, response.text)
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["status"] == 403 and "auditor" in response.json()["detail"]
+    for method, path, body in reads:
+        response = await stack.call(method, path, None, body)
+        assert response.status_code == 401 and response.headers["content-type"] == PROBLEM
+
+    before = len((await stack.services.temporal.get_workflow_handle(dispute_id).fetch_history()).events)
+    for method, path, body in reads:
+        assert (await stack.call(method, path, AUDITOR, body)).status_code == 200
+    # Auditors may not act on a dispute, open one or register orders.
+    for action, body in (("seller-agree-refund", {}), ("buyer-withdraw", {})):
+        response = await stack.call("POST", f"/disputes/{dispute_id}/{action}", AUDITOR, body)
+        assert response.status_code == 403 and response.headers["content-type"] == PROBLEM
+    assert (await stack.call("POST", "/orders", AUDITOR, {
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}", "buyer_id": "alice", "seller_id": "acme",
+        "paid": {"amount": 100, "currency": "CNY"}, "shipped": True})).status_code == 403
+    after = len((await stack.services.temporal.get_workflow_handle(dispute_id).fetch_history()).events)
+    assert after == before
+    assert (await stack.dispute(dispute_id))["state"] == "WAIT_SELLER_AGREE"
+
+
+async def test_unknown_disputes_and_bad_requests_are_problems(stack: Stack) -> None:
+    for path in ("/audit/disputes/dsp-NOPE-1/history", "/audit/disputes/dsp-NOPE-1/trail"):
+        response = await stack.call("GET", path, AUDITOR)
+        assert response.status_code == 404 and response.headers["content-type"] == PROBLEM
+        assert "dsp-NOPE-1" in response.json()["detail"]
+    for body in ({}, {"dispute_ids": ["dsp-A-1"], "filter": {}}, {"dispute_ids": []},
+                 {"dispute_ids": ["not a dispute"]}, {"filter": {"seller_id": "x' OR 1=1"}},
+                 {"filter": {"started_after": "2026-01-01T00:00:00"}}, {"filter": {"limit": 100_000}}):
+        response = await stack.call("POST", "/audit/replay", AUDITOR, body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == PROBLEM
+    assert await _cli("audit", "export", "dsp-NOPE-1", *_connection(stack.services.temporal)) == 1
+    assert await _cli("audit", "replay") == 2
