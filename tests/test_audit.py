@@ -301,6 +301,7 @@ async def test_an_incompatible_change_fails_replay_with_a_clear_report(
 async def test_only_auditors_read_histories_and_they_change_nothing(stack: Stack) -> None:
     order_id = await stack.register_order()
     dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+    await _timer_started(stack, dispute_id)  # then it sleeps: its history only grows if someone acts
     reads = [("GET", f"/audit/disputes/{dispute_id}/history", None),
              ("GET", f"/audit/disputes/{dispute_id}/trail", None),
              ("POST", "/audit/replay", {"dispute_ids": [dispute_id]})]
