@@ -23,9 +23,10 @@ from workflows.models import Acting, Action, DisputeInput, DisputeState, Dispute
 # How long the API waits for a worker to answer before telling the client to retry.
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
 
-_STATUS_BY_FAILURE = {rules.FORBIDDEN: 403, rules.NOT_ALLOWED_NOW: 409, rules.INVALID: 422}
+_STATUS_BY_FAILURE = {rules.FORBIDDEN: 403, rules.NOT_ALLOWED_NOW: 409, rules.INVALID: 422,
+                      rules.ADVANCE_REFUSED: 409}
 _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Action not allowed now",
-                     rules.INVALID: "Invalid action"}
+                     rules.INVALID: "Invalid action", rules.ADVANCE_REFUSED: "Advance refused"}
 
 
 async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:

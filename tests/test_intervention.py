@@ -284,7 +284,10 @@ async def test_a_missed_take_sla_flags_the_case_for_a_senior(stack: Stack) -> No
     assert view["intervention"]["needs_senior"] is True
     assert view["events"][-1]["kind"] == "sla_breached" and view["events"][-1]["timer"] == "mediator_take"
     assert _deadline(view, "mediator_take")["party_id"] == "senior-queue"
-    assert any(m.recipient_id == "senior-queue" for m in stack.services.notifications.for_dispute(dispute_id))
+    async def senior_notified() -> bool:
+        return any(m.recipient_id == "senior-queue" for m in stack.services.notifications.for_dispute(dispute_id))
+
+    await eventually(senior_notified, what="the senior queue to be notified")
     await eventually(lambda: _listed(stack, "/mediation/queue?needs_senior=true", dispute_id), what="senior queue")
     refused = await _problem(stack, f"/disputes/{dispute_id}/mediator-take", MIA, {}, 403)
     assert "senior" in refused["detail"]

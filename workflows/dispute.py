@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
@@ -23,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.models import (
         Action,
+        Advance,
+        MediatorOrderAdvance,
+        PayAdvance,
         AdjustAfterAppeal,
         Appeal,
         BuyerEscalate,
@@ -119,6 +123,9 @@ class DisputeWorkflow:
         self._resubmissions = 0
         self._resolution: Resolution | None = None
         self._intervention: Intervention | None = None
+        self._advance: Advance | None = None
+        # While the guarantee fund is paying, other actions wait: the payment may be refused.
+        self._paying_advance = False
         self._order_released = False
         # Bumped by every change the clock must re-plan for.
         self._changes = 0
@@ -524,9 +531,54 @@ class DisputeWorkflow:
         rules.check_ruling(args, self._request.amount, self._input.order, intervention,
                            has_return_address=self._return_address is not None)
 
+    @workflow.update(name=Action.MEDIATOR_ORDER_ADVANCE)
+    async def mediator_order_advance(self, args: MediatorOrderAdvance) -> DisputeView:
+        order = self._input.order
+        self._paying_advance = True
+        try:
+            async with self._effects_lock:
+                transfer_id = await workflow.execute_activity_method(
+                    LedgerActivities.pay_advance,
+                    PayAdvance(dispute_id=self._input.dispute_id, order_id=order.order_id, buyer_id=order.buyer_id,
+                               currency=order.paid.currency, amount=args.amount.amount,
+                               two_phase=self._policy.advance_payment_two_phase),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=MONEY_RETRY,
+                )
+        except ActivityError as error:
+            reason = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+            self._record("advance_refused", self._state, self._state, args.actor,
+                         details={"amount": args.amount.amount, "reason": reason})
+            raise ApplicationError(f"the guarantee fund cannot pay this advance: {reason}",
+                                   type=rules.ADVANCE_REFUSED, non_retryable=True) from error
+        finally:
+            self._paying_advance = False
+        self._advance = Advance(amount=args.amount, two_phase=self._policy.advance_payment_two_phase,
+                                ordered_by=args.actor.party_id, rationale=args.rationale, at=workflow.now(),
+                                transfer_id=transfer_id)
+        details = {"amount": args.amount.amount, "rationale": args.rationale, "transfer_id": transfer_id,
+                   "two_phase": self._advance.two_phase, "return_goods": args.return_goods}
+        if args.return_goods:
+            self._return_address = args.return_address or self._return_address
+            self._move(S.WAIT_BUYER_RETURN_GOODS, "advance_paid", args.actor, details=details)
+        else:
+            self._record("advance_paid", self._state, self._state, args.actor, details=details)
+            self._upsert_search_attributes()
+            self._notify_stage()
+        return await self._answer()
+
+    @mediator_order_advance.validator
+    def _validate_mediator_order_advance(self, args: MediatorOrderAdvance) -> None:
+        self._check(Action.MEDIATOR_ORDER_ADVANCE, args.actor)
+        rules.check_advance(args, self._request, self._input.order, self._advance is not None,
+                            has_return_address=self._return_address is not None)
+
     # ---- transitions ---------------------------------------------------------------
 
     def _check(self, action: Action, actor: Actor) -> None:
+        if self._paying_advance:
+            raise rules.not_allowed("the guarantee fund is paying an advance on this case; try again shortly",
+                                    self._state)
         rules.check_party(action, actor, self._input.order, self._intervention)
         allowed = self._allowed_actions().get(actor.role, [])
         if action not in allowed:
@@ -796,7 +848,11 @@ class DisputeWorkflow:
         )
         if effect.release_order:
             await self._release_order()
-        self._refunded = settled.refunded_from_escrow + settled.refunded_from_seller
+        self._refunded = settled.refunded_from_escrow + settled.refunded_from_seller + settled.advance_kept
+        if self._advance is not None:
+            status = ("final" if settled.advance_returned == 0 else
+                      "clawed_back" if settled.advance_kept == 0 else "partly_final")
+            self._advance = self._advance.model_copy(update={"status": status})
         assert self._resolution is not None
         self._resolution = self._resolution.model_copy(update={
             "released_to_seller": Money(amount=settled.released_to_seller, currency=order.paid.currency),
@@ -848,6 +904,7 @@ class DisputeWorkflow:
             return_shipment=self._return_shipment,
             resubmissions=self._resubmissions,
             intervention=self._intervention,
+            advance=self._advance,
             deadlines=sorted(self._deadlines.values(), key=lambda d: d.due_at),
             allowed_actions=self._allowed_actions(),
             resolution=self._resolution,

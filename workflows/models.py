@@ -69,6 +69,7 @@ class Action(StrEnum):
     MEDIATOR_EXTEND_DEADLINE = "mediator_extend_deadline"
     MEDIATOR_HAND_OVER = "mediator_hand_over"
     MEDIATOR_RULE = "mediator_rule"
+    MEDIATOR_ORDER_ADVANCE = "mediator_order_advance"
 
 
 class DeadlineKind(StrEnum):
@@ -319,6 +320,22 @@ class MediatorRule(MediatorRuleBase, Acting):
     pass
 
 
+class MediatorOrderAdvanceBase(ActionBase):
+    """先行垫付: the platform pays the buyer from its guarantee fund; the order money stays frozen."""
+
+    amount: Money
+    rationale: Text
+    # The mediator attests the conditions of seed 004: the buyer acted in good faith and is not at fault.
+    buyer_in_good_faith: Literal[True]
+    # Defective goods go back to the seller before the advance settles; undelivered ones cannot.
+    return_goods: bool
+    return_address: Text | None = None
+
+
+class MediatorOrderAdvance(MediatorOrderAdvanceBase, Acting):
+    pass
+
+
 # ---- views -------------------------------------------------------------------------
 
 
@@ -419,6 +436,18 @@ class Intervention(BaseModel):
         return bool(self.sla_breaches)
 
 
+class Advance(BaseModel):
+    amount: Money
+    two_phase: bool
+    ordered_by: str
+    rationale: str
+    at: datetime
+    transfer_id: str
+    # outstanding: paid and frozen (or available); final: recovered and kept by the buyer
+    # (解冻); clawed_back: returned to the fund (调帐); partly_final: part kept, part returned.
+    status: Literal["outstanding", "final", "clawed_back", "partly_final"] = "outstanding"
+
+
 class ReturnShipment(BaseModel):
     carrier: str
     tracking_number: str
@@ -439,6 +468,7 @@ class DisputeView(BaseModel):
     return_shipment: ReturnShipment | None = None
     resubmissions: int = 0
     intervention: Intervention | None = None
+    advance: Advance | None = None
     deadlines: list[Deadline] = Field(default_factory=list)
     allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
     resolution: Resolution | None = None
@@ -477,6 +507,21 @@ class DisputeSettled(BaseModel):
     refunded_from_seller: int
     released_to_seller: int
     transfer_ids: list[str]
+    # Of an advance payment: what the buyer keeps, what went back to the fund, and what
+    # the fund recovered from escrow and from the seller.
+    advance_kept: int = 0
+    advance_returned: int = 0
+    recovered_from_escrow: int = 0
+    recovered_from_seller: int = 0
+
+
+class PayAdvance(BaseModel):
+    dispute_id: str
+    order_id: str
+    buyer_id: str
+    currency: CurrencyCode
+    amount: int
+    two_phase: bool
 
 
 class AdjustAfterAppeal(BaseModel):

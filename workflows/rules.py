@@ -13,8 +13,10 @@ from workflows.models import (
     DisputeKind,
     DisputeState,
     Intervention,
+    MediatorOrderAdvanceBase,
     MediatorRuleBase,
     OrderSnapshot,
+    ReasonCategory,
     RefundRequest,
     RulingDecision,
 )
@@ -25,6 +27,7 @@ S = DisputeState
 FORBIDDEN = "Forbidden"
 NOT_ALLOWED_NOW = "ActionNotAllowed"
 INVALID = "InvalidAction"
+ADVANCE_REFUSED = "AdvanceRefused"
 
 _BUYER_ACTIONS = {a for a in Action if a.value.startswith("buyer_")}
 _SELLER_ACTIONS = {a for a in Action if a.value.startswith("seller_")}
@@ -58,7 +61,7 @@ def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool,
             mediator = [Action.MEDIATOR_TAKE]
         else:
             mediator = [Action.MEDIATOR_REQUEST_EVIDENCE, Action.MEDIATOR_EXTEND_DEADLINE,
-                        Action.MEDIATOR_HAND_OVER, Action.MEDIATOR_RULE]
+                        Action.MEDIATOR_HAND_OVER, Action.MEDIATOR_ORDER_ADVANCE, Action.MEDIATOR_RULE]
     elif state.is_terminal and appeal_open:
         buyer = seller = [Action.PARTY_APPEAL]
     return {role: actions for role, actions in
@@ -116,6 +119,28 @@ def not_allowed(message: str, state: DisputeState) -> ApplicationError:
 
 def invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID, non_retryable=True)
+
+
+# Seed 004: the platform advances payment when the goods did not arrive or are defective.
+ADVANCE_REASONS = (ReasonCategory.NOT_RECEIVED, ReasonCategory.QUALITY, ReasonCategory.DAMAGED)
+
+
+def check_advance(order_advance: MediatorOrderAdvanceBase, request: RefundRequest, order: OrderSnapshot,
+                  already_advanced: bool, has_return_address: bool) -> None:
+    if already_advanced:
+        raise invalid("this case already had its advance payment")
+    if request.reason not in ADVANCE_REASONS:
+        raise invalid(f"an advance is for goods not received or defective, not for {request.reason.value}")
+    amount, requested = order_advance.amount, request.amount
+    if amount.currency != requested.currency:
+        raise invalid(f"the advance must be in {requested.currency}, the currency of the request")
+    if not 0 < amount.amount <= requested.amount:
+        raise invalid(f"an advance must be more than 0 and at most the disputed {requested}")
+    if order_advance.return_goods:
+        if not order.shipped:
+            raise invalid("nothing was shipped, so there is nothing to return")
+        if not (has_return_address or order_advance.return_address):
+            raise invalid("the seller has given no return address: include one with the advance")
 
 
 def ruling_refund(decision: RulingDecision, amount: Money | None, requested: Money) -> int:

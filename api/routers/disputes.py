@@ -12,6 +12,8 @@ from api.schemas import DisputeCreate, DisputeList, TransferPublic
 from api.services import Services
 from config.temporal import SearchAttributes
 from identity import Actor, Role
+from ledger import UnknownAccount, accounts
+from money import Money
 from orders import DisputeAlreadyOpen, OrderNotFound
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
@@ -23,6 +25,8 @@ from workflows.models import (
     MediatorExtendDeadlineBase,
     MediatorHandOver,
     MediatorHandOverBase,
+    MediatorOrderAdvance,
+    MediatorOrderAdvanceBase,
     MediatorRequestEvidence,
     MediatorRequestEvidenceBase,
     MediatorRule,
@@ -176,10 +180,25 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
                        services: ServicesDep, idempotency_key: IdempotencyKey) -> DisputeView:
         if isinstance(body, MediatorHandOverBase):
             _check_known_mediator(services, body.to_mediator_id)
+        if isinstance(body, MediatorOrderAdvanceBase):
+            await run_in_threadpool(_check_fund_covers, services, body.amount)
         argument = argument_model(**body.model_dump(), actor=actor)
         return await dispute_calls.act(services.temporal, dispute_id, action, argument, idempotency_key)
 
     return endpoint
+
+
+def _check_fund_covers(services: Services, amount: Money) -> None:
+    """Refuse up front, leaving no trace, an advance the fund cannot pay; the ledger checks again."""
+    try:
+        fund = services.ledger.account(accounts.guarantee_fund(amount.currency))
+    except UnknownAccount:
+        raise Problem(409, "Advance refused", f"The guarantee fund holds no {amount.currency}; top it up first.",
+                      type=problem_type(rules.ADVANCE_REFUSED)) from None
+    if fund.available - fund.floor < amount.amount:
+        raise Problem(409, "Advance refused",
+                      f"The guarantee fund can pay {Money(amount=max(fund.available - fund.floor, 0), currency=amount.currency)} "
+                      f"above its floor; the advance needs {amount}.", type=problem_type(rules.ADVANCE_REFUSED))
 
 
 def _check_known_mediator(services: Services, party_id: str) -> None:
@@ -233,6 +252,8 @@ _ACTIONS = [
      "The assigned mediator hands the case to another mediator, with a reason."),
     (Action.MEDIATOR_RULE, MediatorRuleBase, MediatorRule, _MEDIATOR,
      "The assigned mediator rules, with a rationale: full refund, partial refund, reject, or refund after return."),
+    (Action.MEDIATOR_ORDER_ADVANCE, MediatorOrderAdvanceBase, MediatorOrderAdvance, _MEDIATOR,
+     "The assigned mediator orders an advance payment (先行垫付) from the guarantee fund to the buyer."),
 ]
 
 for _action, _body, _argument, _roles, _summary in _ACTIONS:
