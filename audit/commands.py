@@ -189,7 +189,8 @@ async def _replay(args: argparse.Namespace) -> int:
             query = dispute_filter.query(replayer.workflow_type)
             ids, truncated = await replay.matching(client, dispute_filter, replayer.workflow_type)
             if not args.quiet:
-                print(f"{len(ids)} disputes match {query}" + (" (limited)" if truncated else ""), file=sys.stderr)
+                print(f"{len(ids)} matching {'dispute' if len(ids) == 1 else 'disputes'}"
+                      + (" (the newest; more match)" if truncated else "") + f": {query}", file=sys.stderr)
         total, sources = len(ids), replay.from_server(client, ids)
 
     started = time.monotonic()
@@ -211,7 +212,7 @@ async def _replay(args: argparse.Namespace) -> int:
     else:
         elapsed = time.monotonic() - started
         rate = f", {report.total / elapsed:.1f}/s" if elapsed > 0 and report.total else ""
-        print(f"{report.total} histories: {report.replayed} replayed, {report.nondeterministic} nondeterministic, "
+        print(f"{report.total} {'history' if report.total == 1 else 'histories'}: {report.replayed} replayed, {report.nondeterministic} nondeterministic, "
               f"{report.failed} failed, {report.not_found} not found ({elapsed:.2f}s{rate}) "
               f"against {', '.join(report.workflows)}")
         if not report.ok:

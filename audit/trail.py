@@ -515,7 +515,7 @@ class _Builder:
     def _search_attributes(self, event: HistoryEvent) -> None:
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
         values = {name: decode_payload(payload) for name, payload in fields.items()}
-        changed = {k: v for k, v in values.items() if self.search_attributes.get(k, _MISSING) != v}
+        changed = {k: v for k, v in values.items() if self.search_attributes.get(k) != v}
         self.search_attributes.update(values)
         if "DisputeState" in values:
             self.final_state = values["DisputeState"]
@@ -531,13 +531,6 @@ class _Builder:
         attributes = event.WhichOneof("attributes")
         data = _generic(getattr(event, attributes)) if attributes else {}
         self.add(event, "event", _event_type_name(event), data=data)
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
 
 
 def _short(value: Any, limit: int = 80) -> str:
