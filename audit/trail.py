@@ -75,7 +75,8 @@ class TrailEntry(BaseModel):
     # The Temporal event type, e.g. "WorkflowExecutionUpdateAccepted".
     event_type: str
     # opened, action, action_completed, action_failed, timer_started, timer_fired,
-    # timer_canceled, activity, state, closed, signal, workflow_task_failed, event.
+    # timer_canceled, activity, state, code_version, closed, signal, workflow_task_failed,
+    # and event for anything else.
     category: str
     # The update, activity or signal name, or the timer's summary.
     name: str | None = None
@@ -310,6 +311,8 @@ class _Builder:
             self._signal(event)
         elif kind in _CLOSING:
             self._closed(event)
+        elif kind == E.EVENT_TYPE_MARKER_RECORDED and self._patch_marker(event):
+            pass
         elif kind in _MECHANICS:
             if self.mechanics:
                 self._generic(event)
@@ -524,6 +527,23 @@ class _Builder:
             words.append(f"{name} → {value}" if value is not None else f"{name} cleared")
         text = "Search attributes: " + ("; ".join(words) if words else "unchanged")
         self.add(event, "state", text, data={"set": values, "changed": changed})
+
+    # -- code versions -------------------------------------------------------------------
+
+    def _patch_marker(self, event: HistoryEvent) -> bool:
+        """A `workflow.patched(id)` marker: this case runs the code path introduced by `id`."""
+        attrs = event.marker_recorded_event_attributes
+        if attrs.marker_name != "core_patch":
+            return False
+        details = {name: decode_payloads(payloads.payloads) for name, payloads in attrs.details.items()}
+        patch = next((v[0] for v in details.values() if v and isinstance(v[0], dict) and "id" in v[0]), None)
+        if patch is None:
+            return False
+        self.add(event, "code_version",
+                 f"Code change {patch['id']!r} applies to this case (workflow.patched"
+                 + (", deprecated)" if patch.get("deprecated") else ")"),
+                 name=patch["id"], data={"patch_id": patch["id"], "deprecated": bool(patch.get("deprecated"))})
+        return True
 
     # -- anything else -------------------------------------------------------------------
 
