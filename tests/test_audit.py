@@ -13,6 +13,7 @@ from google.protobuf.json_format import ParseDict
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Worker
 
 from audit import replay
 from audit.record_scenarios import SCENARIOS
@@ -20,7 +21,7 @@ from audit.trail import build_trail
 from devstack import cli
 from devstack.stack import temporal_binary
 from policy import Window
-from tests.audit_variants import INCOMPATIBLE
+from tests.audit_variants import INCOMPATIBLE, PATCH_ID, PATCHED
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -273,7 +274,7 @@ async def test_an_incompatible_change_fails_replay_with_a_clear_report(
     for outcome in report.outcomes:
         assert outcome.status == "nondeterministic"
         assert "Nondeterminism" in outcome.reason
-        assert "freeze_escrow" in outcome.reason and "release_order" in outcome.reason
+        assert "freeze_escrow" in outcome.reason and "notify" in outcome.reason
         assert outcome.source and outcome.dispute_id.startswith("dsp-")
 
     # A deployment gate: export live disputes, replay the files on the candidate code.
@@ -293,6 +294,36 @@ async def test_an_incompatible_change_fails_replay_with_a_clear_report(
     assert await _cli("audit", "replay", dispute_id, "--workflows", "tests.audit_variants:INCOMPATIBLE",
                       "--json", *connection) == 1
     assert json.loads(capsys.readouterr().out)["outcomes"][0]["status"] == "nondeterministic"
+
+
+async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying(stack: Stack) -> None:
+    committed = sorted(HISTORIES.glob("*.json"))
+    old_cases = await replay.DisputeReplayer(PATCHED).replay(replay.from_files(committed))
+    assert old_cases.ok and old_cases.replayed == len(committed), [o.reason for o in old_cases.outcomes]
+
+    # Deploy it: the worker now runs the patched code, and a new case takes the new path.
+    assert stack.worker is not None
+    config = stack.worker.config()
+    await stack.stop_worker()
+    stack.worker = Worker(**{**config, "workflows": PATCHED})
+    stack._worker_run = asyncio.create_task(stack.worker.run())
+    dispute_id = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    new_case = await _closed_history(stack, dispute_id)
+    assert f"{dispute_id}-ack" in [m.id for m in stack.services.notifications.for_dispute(dispute_id)]
+    trail = build_trail(new_case)
+    [patched] = [e for e in trail.entries if e.category == "code_version"]
+    assert (patched.name, patched.event_type) == (PATCH_ID, "MarkerRecorded") and PATCH_ID in patched.text
+    assert trail.notification_ids[0] == f"{dispute_id}-ack"
+
+    # The patched code replays both; the code before the change cannot follow the new case.
+    assert (await replay.DisputeReplayer(PATCHED).replay(_one(new_case))).ok
+    [before] = (await replay.DisputeReplayer().replay(_one(new_case))).outcomes
+    assert before.status == "nondeterministic" and PATCH_ID in before.reason
+
+
+async def _one(history: WorkflowHistory):
+    yield history
 
 
 # ---- who may ---------------------------------------------------------------------------
