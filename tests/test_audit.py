@@ -146,6 +146,9 @@ async def test_trail_tells_who_did_what_which_timer_fired_and_where_the_money_we
     # Entries are in history order and each points at a real event.
     ids = [e["event_id"] for e in entries]
     assert ids == sorted(ids) and ids[-1] == trail["event_count"]
+    detailed = await stack.ok("GET", f"/audit/disputes/{dispute_id}/trail?mechanics=true", AUDITOR)
+    assert len(detailed["entries"]) > len(entries)
+    assert {"WorkflowTaskCompleted", "ActivityTaskStarted"} <= {e["event_type"] for e in detailed["entries"]}
 
 
 async def test_trail_command_prints_the_same_story(stack: Stack, capsys: pytest.CaptureFixture) -> None:
@@ -284,6 +287,8 @@ async def test_an_incompatible_change_fails_replay_with_a_clear_report(
     connection = _connection(stack.services.temporal)
     assert await _cli("audit", "export", dispute_id, "-o", str(export / f"{dispute_id}.json"), *connection) == 0
     capsys.readouterr()
+    assert await _cli("audit", "trail", "--history", str(export / f"{dispute_id}.json")) == 0
+    assert f"Dispute {dispute_id}" in capsys.readouterr().out
     assert await _cli("audit", "replay", "--histories", str(export)) == 0
     assert await _cli("audit", "replay", "--histories", str(export), "--histories", str(HISTORIES),
                       "--workflows", "tests.audit_variants:INCOMPATIBLE") == 1
