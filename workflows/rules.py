@@ -93,6 +93,9 @@ def check_mediator(action: Action, actor: Actor, intervention: Intervention | No
         if actor.party_id == intervention.excluded_mediator_id:
             raise forbidden("the mediator of the appealed ruling may not hear the appeal")
         return
+    if actor.party_id == intervention.excluded_mediator_id:
+        # Seniors may act on cases assigned to others, but never on the appeal of their own ruling.
+        raise forbidden("the mediator of the appealed ruling may not hear the appeal")
     assigned = intervention.mediator_id
     if assigned is not None and actor.party_id != assigned and not actor.senior:
         raise forbidden(f"the case is assigned to mediator {assigned}; only they or a senior mediator may act")
