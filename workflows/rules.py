@@ -62,6 +62,10 @@ def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool,
         else:
             mediator = [Action.MEDIATOR_REQUEST_EVIDENCE, Action.MEDIATOR_EXTEND_DEADLINE,
                         Action.MEDIATOR_HAND_OVER, Action.MEDIATOR_ORDER_ADVANCE, Action.MEDIATOR_RULE]
+            if intervention.appeal is not None:
+                # The first ruling settled the money; an appeal ends in a final ruling that moves
+                # only the difference, which would leave an advance paid now unsettled.
+                mediator.remove(Action.MEDIATOR_ORDER_ADVANCE)
     elif state.is_terminal and appeal_open:
         buyer = seller = [Action.PARTY_APPEAL]
     return {role: actions for role, actions in
