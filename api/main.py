@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
 from api.problems import install_problem_handlers
-from api.routers import disputes, guarantee_fund, health, ledger, mediation, orders
+from api.routers import disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
 from api.routers.audit import router as audit_router
 from api.services import Services
 from config.settings import Settings, get_settings
@@ -69,7 +69,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return response
 
     for router in (health.router, orders.router, disputes.router, mediation.router, guarantee_fund.router,
-                   ledger.router):
+                   ledger.router, reconciliation.router):
         app.include_router(router)
     app.include_router(audit_router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"

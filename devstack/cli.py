@@ -5,6 +5,7 @@ from pathlib import Path
 
 from audit import commands as audit_commands
 from devstack import stack
+from reconciliation import cli as reconcile_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,11 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
+    reconcile_command.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
     if args.command == "audit":
         return audit_commands.run(args)
+    if args.command == "reconcile":
+        return reconcile_command.run(args)
     return 2
 
 

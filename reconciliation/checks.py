@@ -1,0 +1,143 @@
+"""The reconciliation checks, over the ledger and orders tables and the disputes' states.
+
+1. Double entry balances, and every account's counters equal its transfers (ledger).
+2. No closed dispute holds escrow or a pending transfer.
+3. Every transfer traces to a dispute step (or to an order or fund operation that has one).
+4. The guarantee fund equals its funding minus the advances still outstanding, and no
+   closed dispute has an advance outstanding.
+"""
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from ledger import Ledger, TransferView, accounts
+from orders import Order
+
+# Transfers a dispute makes, by their code; order- and fund-level ones carry no dispute.
+_ORDER_CODES = {"payment", "release"}
+_FUND_CODES = {"topup"}
+
+
+class DisputeStatus(BaseModel):
+    dispute_id: str
+    order_id: str
+    # Closed, and its money settled: nothing of it may still be held.
+    settled: bool
+    # False when the case could not say whether its settlement ran (no worker answered).
+    verified: bool = True
+
+
+class Finding(BaseModel):
+    check: str
+    message: str
+    dispute_ids: list[str] = Field(default_factory=list)
+    transfer_ids: list[str] = Field(default_factory=list)
+
+
+class ReconciliationReport(BaseModel):
+    ok: bool
+    checked_at: datetime
+    disputes: int
+    transfers: int
+    findings: list[Finding]
+    # Closed cases in their appeal window whose settlement could not be confirmed.
+    unverified_disputes: list[str] = Field(default_factory=list)
+
+
+def reconcile(engine: Engine, disputes: dict[str, DisputeStatus]) -> ReconciliationReport:
+    ledger = Ledger(engine)
+    transfers = ledger.transfers()
+    with Session(engine) as session:
+        orders = {o.id: o for o in session.exec(select(Order))}
+    findings = [Finding(check="double_entry", message=problem) for problem in ledger.check_invariants()]
+    findings += _closed_disputes_hold_nothing(ledger, transfers, disputes, orders)
+    findings += _every_transfer_traces(transfers, disputes, orders)
+    findings += _guarantee_fund(ledger, transfers, disputes)
+    return ReconciliationReport(ok=not findings, checked_at=datetime.now(UTC), disputes=len(disputes),
+                                transfers=len(transfers), findings=findings,
+                                unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified))
+
+
+def _closed_disputes_hold_nothing(ledger: Ledger, transfers: list[TransferView],
+                                  disputes: dict[str, DisputeStatus], orders: dict[str, Order]) -> list[Finding]:
+    findings = []
+    for transfer in transfers:
+        status = disputes.get(transfer.dispute_id or "")
+        if status and status.settled and transfer.pending_status == "pending":
+            findings.append(Finding(check="closed_dispute_holds_money",
+                                    message=f"closed dispute {status.dispute_id} still holds pending transfer "
+                                            f"{transfer.id} ({transfer.code}, {transfer.amount} {transfer.currency})",
+                                    dispute_ids=[status.dispute_id], transfer_ids=[transfer.id]))
+    for status in disputes.values():
+        order = orders.get(status.order_id)
+        if not status.settled or order is None or order.open_dispute_id not in (None, status.dispute_id):
+            continue
+        escrow = ledger.account(accounts.escrow(order.id, order.currency))
+        if escrow.balance != 0 or escrow.debits_pending != 0:
+            findings.append(Finding(check="closed_dispute_holds_money",
+                                    message=f"closed dispute {status.dispute_id} leaves {escrow.balance} "
+                                            f"{order.currency} in escrow ({escrow.debits_pending} pending)",
+                                    dispute_ids=[status.dispute_id]))
+    return findings
+
+
+def _every_transfer_traces(transfers: list[TransferView], disputes: dict[str, DisputeStatus],
+                           orders: dict[str, Order]) -> list[Finding]:
+    findings = []
+    for transfer in transfers:
+        if not transfer.step:
+            problem = "records no step"
+        elif transfer.dispute_id is not None:
+            problem = None if transfer.dispute_id in disputes else f"names unknown dispute {transfer.dispute_id}"
+        elif transfer.code in _ORDER_CODES:
+            problem = None if transfer.order_id in orders else "is an order transfer of no known order"
+        elif transfer.code in _FUND_CODES:
+            problem = None
+        else:
+            problem = f"({transfer.code}) names no dispute"
+        if problem:
+            findings.append(Finding(check="untraceable_transfer", message=f"transfer {transfer.id} {problem}",
+                                    dispute_ids=[transfer.dispute_id] if transfer.dispute_id else [],
+                                    transfer_ids=[transfer.id]))
+    return findings
+
+
+def _guarantee_fund(ledger: Ledger, transfers: list[TransferView],
+                    disputes: dict[str, DisputeStatus]) -> list[Finding]:
+    """Outstanding per dispute: advanced, less returned to the fund, recovered or clawed back."""
+    outstanding: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    funded: dict[str, int] = defaultdict(int)
+    advances = {t.id: t for t in transfers if t.code == "advance"}
+    for transfer in transfers:
+        currency, dispute = transfer.currency, transfer.dispute_id or ""
+        if transfer.code == "topup":
+            funded[currency] += transfer.amount
+        elif transfer.code == "advance":
+            outstanding[currency][dispute] += transfer.amount
+        elif transfer.code in ("advance_recovery", "advance_clawback"):
+            outstanding[currency][dispute] -= transfer.amount
+        elif transfer.code == "advance_settlement":
+            advance = advances[transfer.pending_id]
+            # A void returns the whole hold to the fund; a post returns what it did not post.
+            kept = transfer.amount if transfer.phase == "post_pending" else 0
+            outstanding[currency][dispute] -= advance.amount - kept
+    findings = []
+    for fund in ledger.accounts(kind="guarantee_fund"):
+        owed = outstanding[fund.currency]
+        expected = funded[fund.currency] - sum(owed.values())
+        if fund.available != expected:
+            findings.append(Finding(
+                check="guarantee_fund", message=f"the {fund.currency} guarantee fund has {fund.available} available; "
+                f"funding {funded[fund.currency]} less outstanding advances {sum(owed.values())} is {expected}",
+                dispute_ids=sorted(d for d, amount in owed.items() if amount)))
+        for dispute, amount in owed.items():
+            status = disputes.get(dispute)
+            if amount and status and status.settled:
+                findings.append(Finding(check="guarantee_fund",
+                                        message=f"closed dispute {dispute} leaves an advance of {amount} "
+                                                f"{fund.currency} outstanding", dispute_ids=[dispute]))
+    return findings

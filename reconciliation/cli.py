@@ -1,0 +1,38 @@
+"""`disputeflow reconcile`: run every check, print the findings, exit 1 if there are any."""
+
+import argparse
+import asyncio
+
+from config.settings import get_settings
+from config.temporal import connect
+from database import make_engine
+from reconciliation.checks import ReconciliationReport, reconcile
+from reconciliation.disputes import load_dispute_statuses
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("reconcile", help="check the ledger against itself and the disputes (exit 1 on a finding)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+
+    async def statuses():
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return await load_dispute_statuses(client)
+
+    report = reconcile(make_engine(settings.database_url), asyncio.run(statuses()))
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0 if report.ok else 1
+
+
+def render(report: ReconciliationReport) -> str:
+    lines = [f"checked {report.transfers} transfers of {report.disputes} disputes at {report.checked_at.isoformat()}"]
+    for finding in report.findings:
+        involved = f" [disputes: {', '.join(finding.dispute_ids)}]" if finding.dispute_ids else ""
+        lines.append(f"FAIL {finding.check}: {finding.message}{involved}")
+    if report.unverified_disputes:
+        lines.append(f"unverified (no worker answered): {', '.join(report.unverified_disputes)}")
+    lines.append("reconciled: every check passed" if report.ok else f"{len(report.findings)} finding(s)")
+    return "\n".join(lines)
