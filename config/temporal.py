@@ -22,8 +22,12 @@ class SearchAttributes:
     URGENT = SearchAttributeKey.for_bool("Urgent")
     AWAITING_MEDIATOR = SearchAttributeKey.for_bool("AwaitingMediator")
     NEEDS_SENIOR = SearchAttributeKey.for_bool("NeedsSenior")
+    # "settled" once a closed case's money has moved (set by cases opened since the
+    # `settlement-search-attribute` patch).
+    SETTLEMENT = SearchAttributeKey.for_keyword("Settlement")
 
-    ALL = (STATE, BUYER, SELLER, ORDER, CATEGORY, MEDIATOR, NEXT_DEADLINE, URGENT, AWAITING_MEDIATOR, NEEDS_SENIOR)
+    ALL = (STATE, BUYER, SELLER, ORDER, CATEGORY, MEDIATOR, NEXT_DEADLINE, URGENT, AWAITING_MEDIATOR, NEEDS_SENIOR,
+           SETTLEMENT)
 
 
 def dev_server_search_attribute_flags() -> list[str]:

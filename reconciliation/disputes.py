@@ -23,17 +23,22 @@ QUERY_TIMEOUT = timedelta(seconds=2)
 async def load_dispute_statuses(client: Client) -> dict[str, DisputeStatus]:
     """Every dispute, `settled` when it is closed and its settlement has run.
 
-    A closed case still within its appeal window is asked (a Query); one that cannot
-    answer, because no worker polls its task queue, is marked `verified=False`.
+    Completed cases are settled; so is any case whose `Settlement` search attribute says
+    so. A closed case from before that attribute existed, still within its appeal window,
+    is asked (a Query); one that cannot answer, because no worker polls its task queue,
+    is marked `verified=False`.
     """
     statuses: dict[str, DisputeStatus] = {}
     in_appeal_window: list[tuple[str, str]] = []
     async for execution in client.list_workflows(f"WorkflowType = '{DisputeWorkflow.__name__}'"):
         attrs = execution.typed_search_attributes
-        finished = execution.status == WorkflowExecutionStatus.COMPLETED
-        statuses[execution.id] = DisputeStatus(dispute_id=execution.id, settled=finished,
+        settled = (execution.status == WorkflowExecutionStatus.COMPLETED
+                   or attrs.get(SearchAttributes.SETTLEMENT) == "settled")
+        statuses[execution.id] = DisputeStatus(dispute_id=execution.id, settled=settled,
                                                order_id=attrs.get(SearchAttributes.ORDER) or "")
-        if execution.status == WorkflowExecutionStatus.RUNNING and attrs.get(SearchAttributes.STATE) in _CLOSED:
+        # Cases opened before the workflow recorded its settlement in visibility are asked.
+        if not settled and execution.status == WorkflowExecutionStatus.RUNNING \
+                and attrs.get(SearchAttributes.STATE) in _CLOSED:
             in_appeal_window.append((execution.id, execution.task_queue))
     # A query to a task queue nobody polls waits out its timeout: do not ask those.
     polled = {queue for queue in {q for _, q in in_appeal_window} if await _has_pollers(client, queue)}

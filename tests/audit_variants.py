@@ -52,5 +52,18 @@ class AcknowledgesFirstPatched(DisputeWorkflow):
         return await super().run(input)
 
 
+@workflow.defn(name="DisputeWorkflow")
+class BeforeSettlementAttribute(DisputeWorkflow):
+    """The workflow as it was before the `settlement-search-attribute` patch."""
+
+    @workflow.run
+    async def run(self, input: DisputeInput) -> DisputeView:
+        return await super().run(input)
+
+    def _mark_settled(self) -> None:
+        pass
+
+
 INCOMPATIBLE = [AcknowledgesFirst]
 PATCHED = [AcknowledgesFirstPatched]
+BEFORE_SETTLEMENT_ATTRIBUTE = [BeforeSettlementAttribute]

@@ -21,7 +21,9 @@ from audit.trail import build_trail
 from devstack import cli
 from devstack.stack import temporal_binary
 from policy import Window
-from tests.audit_variants import INCOMPATIBLE, PATCH_ID, PATCHED
+from config.temporal import SearchAttributes
+from tests.audit_variants import BEFORE_SETTLEMENT_ATTRIBUTE, INCOMPATIBLE, PATCH_ID, PATCHED
+from workflows.dispute import SETTLEMENT_PATCH
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -317,7 +319,7 @@ async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying
     new_case = await _closed_history(stack, dispute_id)
     assert f"{dispute_id}-ack" in [m.id for m in stack.services.notifications.for_dispute(dispute_id)]
     trail = build_trail(new_case)
-    [patched] = [e for e in trail.entries if e.category == "code_version"]
+    [patched] = [e for e in trail.entries if e.category == "code_version" and e.name == PATCH_ID]
     assert (patched.name, patched.event_type) == (PATCH_ID, "MarkerRecorded") and PATCH_ID in patched.text
     assert trail.notification_ids[0] == f"{dispute_id}-ack"
 
@@ -379,3 +381,26 @@ async def test_unknown_disputes_and_bad_requests_are_problems(stack: Stack) -> N
         assert response.headers["content-type"] == PROBLEM
     assert await _cli("audit", "export", "dsp-NOPE-1", *_connection(stack.services.temporal)) == 1
     assert await _cli("audit", "replay") == 2
+
+
+async def test_the_settlement_patch_keeps_recorded_cases_replaying_and_marks_new_ones(stack: Stack) -> None:
+    """The real `workflow.patched` change in workflows/dispute.py: settled cases say so in visibility."""
+    committed = sorted(HISTORIES.glob("*.json"))
+    recorded = await replay.DisputeReplayer().replay(replay.from_files(committed))
+    assert recorded.ok and recorded.replayed == len(committed), [o.reason for o in recorded.outcomes]
+
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    new_case = await _closed_history(stack, dispute_id)
+    markers = [e for e in build_trail(new_case).entries if e.category == "code_version"]
+    assert [m.name for m in markers] == [SETTLEMENT_PATCH]
+
+    async def settled_in_visibility() -> bool:
+        execution = await stack.services.temporal.get_workflow_handle(dispute_id).describe()
+        return execution.typed_search_attributes.get(SearchAttributes.SETTLEMENT) == "settled"
+
+    await eventually(settled_in_visibility, what="the Settlement search attribute")
+    assert (await replay.DisputeReplayer().replay(_one(new_case))).ok
+    [before] = (await replay.DisputeReplayer(BEFORE_SETTLEMENT_ATTRIBUTE).replay(_one(new_case))).outcomes
+    assert before.status == "nondeterministic", "the code before the change cannot follow a new case"

@@ -97,6 +97,7 @@ class _AdjustAfterAppeal:
 
 _Effect = _Notify | _Settle | _AdjustAfterAppeal
 
+SETTLEMENT_PATCH = "settlement-search-attribute"
 MEDIATOR_QUEUE = "mediator-queue"
 SENIOR_QUEUE = "senior-queue"
 _EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
@@ -848,6 +849,7 @@ class DisputeWorkflow:
         )
         if effect.release_order:
             await self._release_order()
+        self._mark_settled()
         self._refunded = settled.refunded_from_escrow + settled.refunded_from_seller + settled.advance_kept
         if self._advance is not None:
             status = ("final" if settled.advance_returned == 0 else
@@ -870,6 +872,7 @@ class DisputeWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=MONEY_RETRY,
             )
+        self._mark_settled()
         self._refunded += effect.delta
         assert self._resolution is not None
         released = self._escrow_frozen - self._refunded
@@ -877,6 +880,12 @@ class DisputeWorkflow:
             "released_to_seller": Money(amount=max(released, 0), currency=order.paid.currency),
             "settled": True,
         })
+
+    def _mark_settled(self) -> None:
+        """Tell visibility the closed case's money has moved, so reconciliation need not ask."""
+        # Cases recorded before this change never upserted here; they replay without it.
+        if workflow.patched(SETTLEMENT_PATCH):
+            workflow.upsert_search_attributes([SearchAttributes.SETTLEMENT.value_set("settled")])
 
     async def _release_order(self) -> None:
         """The order may take a new dispute."""
