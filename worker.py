@@ -30,10 +30,11 @@ log = logging.getLogger("disputeflow.worker")
 
 
 def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
-                 executor: ThreadPoolExecutor, ledger: Ledger | None = None) -> Worker:
+                 executor: ThreadPoolExecutor, ledger: Ledger | None = None,
+                 webhook_url: str | None = None) -> Worker:
     ledger = ledger or Ledger(engine)
     orders = OrderService(engine, ledger)
-    notifications = NotificationService(engine, channels_from_names(channel_names))
+    notifications = NotificationService(engine, channels_from_names(channel_names, webhook_url=webhook_url))
     return Worker(
         client,
         task_queue=task_queue,
@@ -62,7 +63,8 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor)
+        worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor,
+                              webhook_url=settings.notification_webhook_url)
         async with worker:
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()

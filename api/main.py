@@ -33,7 +33,8 @@ async def build_services(settings: Settings) -> Services:
         engine=engine,
         ledger=ledger_,
         orders=OrderService(engine, ledger_),
-        notifications=NotificationService(engine, channels_from_names(settings.notification_channels)),
+        notifications=NotificationService(engine, channels_from_names(
+            settings.notification_channels, webhook_url=settings.notification_webhook_url)),
         policy=load_policy(settings.policy),
     )
 

@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     tokens: dict[str, TokenGrant] = DEVELOPMENT_TOKENS
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Channels the notification activity delivers through besides the outbox.
+    # Channels the notification activity delivers through besides the outbox: "log", "webhook".
     notification_channels: list[str] = ["log"]
+    notification_webhook_url: str | None = None
 
 
 @lru_cache

@@ -1,5 +1,5 @@
-from notifications.channels import Channel, LogChannel, channels_from_names
+from notifications.channels import Channel, LogChannel, WebhookChannel, channels_from_names
 from notifications.models import OutboxMessage
 from notifications.service import NotificationService
 
-__all__ = ["Channel", "LogChannel", "NotificationService", "OutboxMessage", "channels_from_names"]
+__all__ = ["Channel", "LogChannel", "WebhookChannel", "NotificationService", "OutboxMessage", "channels_from_names"]

@@ -3,6 +3,8 @@
 import logging
 from typing import Protocol
 
+import httpx
+
 from notifications.models import OutboxMessage
 
 log = logging.getLogger("disputeflow.notifications")
@@ -27,11 +29,34 @@ class LogChannel:
         )
 
 
-_KNOWN: dict[str, type] = {LogChannel.name: LogChannel}
+class WebhookChannel:
+    """POSTs each message as JSON to the marketplace's endpoint, which fans out to e-mail,
+    SMS or app push. The `Idempotency-Key` header is the message id: a redelivery after a
+    lost reply carries the same key, so the receiver can drop the duplicate."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self._url = url
+        self._timeout = timeout
+
+    def deliver(self, message: OutboxMessage) -> None:
+        body = message.model_dump(mode="json", include={
+            "id", "dispute_id", "recipient_role", "recipient_id", "kind", "subject", "data", "created_at"})
+        response = httpx.post(self._url, json=body, headers={"Idempotency-Key": message.id}, timeout=self._timeout)
+        # Any failure raises, the activity retries, and only undelivered channels are tried again.
+        response.raise_for_status()
 
 
-def channels_from_names(names: list[str]) -> list[Channel]:
-    unknown = set(names) - set(_KNOWN)
+def channels_from_names(names: list[str], *, webhook_url: str | None = None) -> list[Channel]:
+    factories = {LogChannel.name: LogChannel, WebhookChannel.name: lambda: WebhookChannel(_require(webhook_url))}
+    unknown = set(names) - set(factories)
     if unknown:
-        raise ValueError(f"unknown notification channels: {', '.join(sorted(unknown))}; known: {', '.join(_KNOWN)}")
-    return [_KNOWN[name]() for name in names]
+        raise ValueError(f"unknown notification channels: {', '.join(sorted(unknown))}; known: {', '.join(factories)}")
+    return [factories[name]() for name in names]
+
+
+def _require(webhook_url: str | None) -> str:
+    if not webhook_url:
+        raise ValueError("the webhook channel needs DISPUTEFLOW_NOTIFICATION_WEBHOOK_URL")
+    return webhook_url
