@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from ledger import AccountBalance, TransferView
 from money import Money
 from workflows.models import DisputeState, PartyId, ReasonCategory, RefundRequest
 
@@ -56,31 +57,6 @@ class DisputeList(BaseModel):
     count: int
 
 
-class AccountPublic(BaseModel):
-    id: str
-    kind: str
-    owner: str
-    currency: str
-    balance: int
-    available: int
-    debits_pending: int
-    credits_pending: int
-    debits_posted: int
-    credits_posted: int
-
-
-class TransferPublic(BaseModel):
-    id: str
-    debit_account_id: str
-    credit_account_id: str
-    amount: int
-    currency: str
-    code: str
-    phase: str
-    pending_id: str | None
-    pending_status: str | None
-    dispute_id: str | None
-    order_id: str | None
-    step: str | None
-    created_at: datetime
-
+# The ledger's own read models are the public shape of accounts and transfers.
+AccountPublic = AccountBalance
+TransferPublic = TransferView

@@ -79,7 +79,6 @@ def _fund(services: Services, currency: str) -> GuaranteeFundPublic:
     # What the fund paid out in advances and has not yet got back (by recovery or clawback).
     outstanding = funded - account.balance + account.debits_pending
     return GuaranteeFundPublic(
-        account=account.model_dump(), funded=Money(amount=funded, currency=currency),
-        outstanding_advances=Money(amount=outstanding, currency=currency),
-        advances=[a.model_dump() for a in advances],
+        account=account, funded=Money(amount=funded, currency=currency),
+        outstanding_advances=Money(amount=outstanding, currency=currency), advances=advances,
     )

@@ -39,6 +39,6 @@ async def reconcile_dispute(dispute_id: DisputeId, actor: ReaderActor, services:
     mine = [f for f in report.findings if dispute_id in f.dispute_ids]
     transfers = await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
     return DisputeMoneyTrail(
-        dispute_id=dispute_id, state=view.state.value, transfers=[t.model_dump() for t in transfers],
+        dispute_id=dispute_id, state=view.state.value, transfers=transfers,
         report=report.model_copy(update={"ok": not mine, "findings": mine}),
     )
