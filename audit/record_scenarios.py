@@ -1,10 +1,11 @@
 """Record the committed histories replayed in CI: `python -m audit.record_scenarios tests/histories`.
 
-Drives one dispute per path of the life cycle (stages 1-3) through the real HTTP API and
-worker on a throwaway Temporal dev server (the same building blocks as the tests), waits
-for each to close and writes its full history in the standard JSON format to
-`<dir>/<scenario>.json`. Windows are shortened with `Policy.model_copy` for the timer
-paths, so the whole recording takes a few seconds.
+Drives one dispute per path of the life cycle (stages 1-3, platform intervention and the
+appeal, advance payment) through the real HTTP API and worker on a throwaway Temporal dev
+server (the same building blocks as the tests), waits for each to close and writes its
+full history in the standard JSON format to `<dir>/<scenario>.json`. Windows are shortened
+with `Policy.model_copy` for the timer paths (an appealable ruling's `appeal` window too,
+so its case completes), so the whole recording takes a few seconds.
 
 Record only from committed workflow code: a history recorded from work in progress
 proves nothing about what production ran. To add a scenario, add a function to
@@ -43,6 +44,8 @@ from worker import build_worker
 PLATFORM = "dev-platform"
 BUYER = "dev-buyer-alice"
 SELLER = "dev-seller-acme"
+MEDIATOR = "dev-mediator-mia"
+SENIOR = "dev-senior-sam"
 
 # The window a timer scenario lets lapse; long enough for the steps before it.
 SHORT = Window.seconds(2)
@@ -68,8 +71,12 @@ class Recorder:
         return response.json()
 
     async def open(self, scenario: str, *, kind: str = "refund_only", amount: int = 10_000, paid: int = 10_000,
-                   shipped: bool = True, reminder_before: timedelta | None = None, **windows: Window) -> str:
-        """Register an order and open a dispute on it under a policy with `windows` shortened."""
+                   shipped: bool = True, reminder_before: timedelta | None = None, currency: str = "CNY",
+                   reason: str = "quality", complete_first: bool = False, **windows: Window) -> str:
+        """Register an order and open a dispute on it under a policy with `windows` shortened.
+
+        `complete_first`: the buyer confirmed receipt before disputing, so the escrow was
+        already paid out to the seller."""
         order_id = f"ORD-{scenario.replace('_', '-')}"
         updates: dict[str, Any] = dict(windows)
         if reminder_before is not None:
@@ -79,19 +86,43 @@ class Recorder:
             self.services.policy = self.base_policy.model_copy(update=updates)
             await self.call("POST", "/orders", PLATFORM, {
                 "order_id": order_id, "buyer_id": "alice", "seller_id": "acme",
-                "paid": {"amount": paid, "currency": "CNY"}, "shipped": shipped,
+                "paid": {"amount": paid, "currency": currency}, "shipped": shipped,
             }, status=201)
+            if complete_first:
+                await self.call("POST", f"/orders/{order_id}/complete", PLATFORM)
             opened = await self.call("POST", "/disputes", BUYER, {
-                "order_id": order_id, "kind": kind, "reason": "quality",
-                "amount": {"amount": amount, "currency": "CNY"},
+                "order_id": order_id, "kind": kind, "reason": reason,
+                "amount": {"amount": amount, "currency": currency},
                 "description": "The kettle leaks from the base.",
                 "evidence": [{"url": "https://files.example/kettle.jpg", "media_type": "image/jpeg"}],
             }, status=201, request_id=f"rec-{scenario}-open", idempotency_key=f"{scenario}-open")
         return opened["dispute_id"]
 
-    async def act(self, dispute_id: str, action: str, token: str, body: dict | None = None) -> dict:
+    async def act(self, dispute_id: str, action: str, token: str, body: dict | None = None, *,
+                  step: str | None = None) -> dict:
+        """One action. The idempotency key is also the Temporal update id: the second action of
+        the same kind on a case (a second take or ruling after an appeal) needs its own `step`."""
+        key = f"{dispute_id}-{action}" + (f"-{step}" if step else "")
         return await self.call("POST", f"/disputes/{dispute_id}/{action}", token, body or {},
-                               request_id=f"rec-{dispute_id}-{action}", idempotency_key=f"{dispute_id}-{action}")
+                               request_id=f"rec-{key}", idempotency_key=key)
+
+    async def top_up(self, amount: int, currency: str, reference: str) -> dict:
+        """Fund the platform's guarantee fund in `currency` (one fund per currency)."""
+        return await self.call("POST", "/guarantee-fund/top-ups", PLATFORM,
+                               {"amount": {"amount": amount, "currency": currency}, "reference": reference},
+                               status=201)
+
+    async def wait_until(self, dispute_id: str, condition: Callable[[dict], bool], what: str,
+                         timeout: float = 30) -> dict:
+        """Poll the dispute's view until `condition` holds (a timer decides, nobody acts)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            view = await self.call("GET", f"/disputes/{dispute_id}", PLATFORM)
+            if condition(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{dispute_id}: {what} did not happen within {timeout}s")
+            await asyncio.sleep(0.1)
 
     async def history(self, dispute_id: str) -> WorkflowHistory:
         """The complete history, once the workflow has finished."""
@@ -169,6 +200,148 @@ async def timer_unconfirmed_return(r: Recorder) -> str:
     return d
 
 
+# ---- platform intervention (stage 4) and the appeal -------------------------------------
+
+# Rulings that may be appealed keep the case open for the appeal window: shortened so it lapses.
+APPEAL_LAPSES = Window.seconds(2)
+RETURN_ADDRESS = "Returns desk, 1 Warehouse Rd"
+
+
+async def _escalated(r: Recorder, scenario: str, **open_args: Any) -> str:
+    """Seller refuses, buyer asks the platform to step in (平台介入)."""
+    d = await r.open(scenario, **open_args)
+    await r.act(d, "seller-refuse", SELLER, {"reason": "Item left us in perfect condition"})
+    await r.act(d, "buyer-escalate", BUYER, {"reason": "Seller ignores clear photos of the defect"})
+    return d
+
+
+async def escalated_full_refund(r: Recorder) -> str:
+    d = await _escalated(r, "escalated_full_refund", amount=8_000, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "Defect proven"})
+    return d
+
+
+async def escalated_partial_refund(r: Recorder) -> str:
+    d = await _escalated(r, "escalated_partial_refund", amount=8_000, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "partial_refund", "rationale": "Minor defect",
+                                               "amount": {"amount": 3_000, "currency": "CNY"}})
+    return d
+
+
+async def escalated_reject(r: Recorder) -> str:
+    d = await _escalated(r, "escalated_reject", amount=8_000, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "reject", "rationale": "No defect shown"})
+    return d
+
+
+async def refund_after_return_ruling(r: Recorder) -> str:
+    d = await _escalated(r, "refund_after_return_ruling", kind="return_and_refund")
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "refund_after_return",
+                                               "rationale": "Return it for a full refund",
+                                               "return_address": RETURN_ADDRESS})
+    await r.act(d, "buyer-ship-return", BUYER, {"carrier": "SF Express", "tracking_number": "SF00112233"})
+    await r.act(d, "seller-confirm-return", SELLER, {})
+    return d
+
+
+async def evidence_requested_answered_and_missed(r: Recorder) -> str:
+    # Once the buyer has submitted, the seller's request runs on evidence_response_after_buyer.
+    d = await _escalated(r, "evidence_requested_answered_and_missed", amount=6_000,
+                         evidence_response_after_buyer=SHORT, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-request-evidence", MEDIATOR, {"party": "buyer", "request": "A video of the leak, please"},
+                step="buyer")
+    await r.act(d, "party-submit-evidence", BUYER, {"text": "Video attached", "attachments": [
+        {"url": "https://files.example/leak.mp4", "sha256": "a" * 64, "media_type": "video/mp4"}]})
+    await r.act(d, "mediator-request-evidence", MEDIATOR, {"party": "seller", "request": "Your dispatch photos"},
+                step="seller")
+    await r.wait_until(d, lambda v: v["events"][-1]["kind"] == "evidence_missed",
+                       "the seller's evidence request to lapse")
+    await r.act(d, "mediator-rule", MEDIATOR, {
+        "decision": "full_refund", "rationale": "The buyer's video shows the leak; the seller sent nothing"})
+    return d
+
+
+async def take_sla_breached_senior_takes(r: Recorder) -> str:
+    d = await _escalated(r, "take_sla_breached_senior_takes", mediator_take=SHORT, appeal=APPEAL_LAPSES)
+    await r.wait_until(d, lambda v: v["intervention"]["flagged"], "the take SLA to lapse")
+    await r.act(d, "mediator-take", SENIOR)
+    await r.act(d, "mediator-rule", SENIOR, {"decision": "partial_refund", "rationale": "Part of the set leaks",
+                                             "amount": {"amount": 4_000, "currency": "CNY"}})
+    return d
+
+
+async def appeal_final_ruling(r: Recorder) -> str:
+    d = await _escalated(r, "appeal_final_ruling")
+    await r.act(d, "mediator-take", MEDIATOR, step="first")
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "reject", "rationale": "Photos unclear"}, step="first")
+    await r.act(d, "party-appeal", BUYER, {"reason": "The ruling ignored the lab report",
+                                          "new_information": "Independent lab report attached"})
+    await r.act(d, "mediator-take", SENIOR, step="appeal")
+    # Final: the escrow went to the seller at the first ruling; this moves the difference back.
+    await r.act(d, "mediator-rule", SENIOR, {"decision": "full_refund",
+                                             "rationale": "The lab report proves the defect"}, step="appeal")
+    return d
+
+
+async def seller_reports_return_problem(r: Recorder) -> str:
+    d = await r.open("seller_reports_return_problem", kind="return_and_refund", amount=5_000, paid=5_000,
+                     appeal=APPEAL_LAPSES)
+    await r.act(d, "seller-agree-return", SELLER, {"return_address": RETURN_ADDRESS})
+    await r.act(d, "buyer-ship-return", BUYER, {"carrier": "SF Express", "tracking_number": "SF55667788"})
+    await r.act(d, "seller-report-return-problem", SELLER, {"problem": "not_received",
+                                                           "description": "Tracking shows nothing since pickup"})
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "reject",
+                                               "rationale": "Carrier confirms no parcel was handed in"})
+    return d
+
+
+# ---- advance payment (先行垫付) from the guarantee fund ------------------------------------
+# Each case pays in a currency of its own, so each has a guarantee fund of its own.
+
+
+def _advance(amount: int, currency: str, *, return_goods: bool) -> dict:
+    body = {"amount": {"amount": amount, "currency": currency}, "rationale": "Defect shown, seller unresponsive",
+            "buyer_in_good_faith": True, "return_goods": return_goods}
+    if return_goods:
+        body["return_address"] = RETURN_ADDRESS
+    return body
+
+
+async def advance_return_confirmed(r: Recorder) -> str:
+    await r.top_up(100_000, "EUR", "rec-advance-return-confirmed")
+    d = await _escalated(r, "advance_return_confirmed", kind="return_and_refund", currency="EUR")
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-order-advance", MEDIATOR, _advance(8_000, "EUR", return_goods=True))
+    await r.act(d, "buyer-ship-return", BUYER, {"carrier": "DHL", "tracking_number": "DHL12345"})
+    await r.act(d, "seller-confirm-return", SELLER, {})
+    return d
+
+
+async def advance_no_return_clawback(r: Recorder) -> str:
+    await r.top_up(30_000, "GBP", "rec-advance-no-return-clawback")
+    d = await _escalated(r, "advance_no_return_clawback", kind="return_and_refund", amount=9_000, paid=9_000,
+                         currency="GBP", buyer_return_shipment=SHORT)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-order-advance", MEDIATOR, _advance(9_000, "GBP", return_goods=True))
+    return d
+
+
+async def advance_recovered_from_seller(r: Recorder) -> str:
+    await r.top_up(20_000, "NZD", "rec-advance-recovered-from-seller")
+    d = await _escalated(r, "advance_recovered_from_seller", amount=6_000, paid=6_000, currency="NZD",
+                         reason="not_received", complete_first=True, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-order-advance", MEDIATOR, _advance(6_000, "NZD", return_goods=False))
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "The seller never shipped"})
+    return d
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     seller_agrees_refund,
     partial_offer_accepted,
@@ -179,6 +352,17 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     timer_buyer_silence_on_offer,
     timer_no_return_shipped,
     timer_unconfirmed_return,
+    escalated_full_refund,
+    escalated_partial_refund,
+    escalated_reject,
+    refund_after_return_ruling,
+    evidence_requested_answered_and_missed,
+    take_sla_breached_senior_takes,
+    appeal_final_ruling,
+    seller_reports_return_problem,
+    advance_return_confirmed,
+    advance_no_return_clawback,
+    advance_recovered_from_seller,
 )}
 
 
