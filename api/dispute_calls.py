@@ -64,11 +64,12 @@ async def view(client: Client, dispute_id: str) -> DisputeView:
 
 
 async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
-              idempotency_key: str | None) -> DisputeView:
+              update_id: str | None) -> DisputeView:
+    """Run an action as a Temporal Update; the same `update_id` again returns the first outcome."""
     handle = client.get_workflow_handle(dispute_id)
     try:
         return await handle.execute_update(
-            action.value, argument, id=idempotency_key, result_type=DisputeView,
+            action.value, argument, id=update_id, result_type=DisputeView,
             rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowUpdateFailedError as error:

@@ -53,5 +53,6 @@ def remember(engine: Engine, actor: Actor, key: str, request_fingerprint: str, r
                                       request_fingerprint=request_fingerprint, resource_id=resource_id))
         try:
             session.commit()
-        except IntegrityError:
+        except IntegrityError:  # a concurrent retry claimed it first: it must be the same request
             session.rollback()
+            recall(engine, actor, key, request_fingerprint)

@@ -178,6 +178,15 @@ async def test_idempotent_actions(stack: Stack) -> None:
     again = await stack.ok("POST", f"/disputes/{dispute_id}/seller-agree-refund", SELLER, {}, headers=key)
     assert first["state"] == again["state"] == "SUCCESS"
     assert stack.money(order_id)["buyer_refunds"] == 4_000
+    # A key names one request of one caller: reused for another action or dispute, it is refused.
+    other = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    reused = await _problem(stack, "POST", f"/disputes/{other}/seller-agree-refund", SELLER, {}, headers=key,
+                            status=422)
+    assert reused["type"] == "/problems/idempotency-key-reused"
+    assert (await stack.dispute(other))["state"] == "WAIT_SELLER_AGREE"
+    # Another caller's key of the same name is theirs alone.
+    withdrawn = await stack.ok("POST", f"/disputes/{other}/buyer-withdraw", BUYER, {}, headers=key)
+    assert withdrawn["state"] == "CLOSED"
 
 
 async def test_listing_shows_each_party_its_own(stack: Stack) -> None:

@@ -183,9 +183,21 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
         if isinstance(body, MediatorOrderAdvanceBase):
             await run_in_threadpool(_check_fund_covers, services, body.amount)
         argument = argument_model(**body.model_dump(), actor=actor)
-        return await dispute_calls.act(services.temporal, dispute_id, action, argument, idempotency_key)
+        update_id = None
+        if idempotency_key:
+            # The key names this caller's one request: reused for another action, dispute or
+            # body, it is refused rather than answered with the earlier action's result.
+            fingerprint = idempotency.fingerprint(f"{action.value}:{dispute_id}", body.model_dump(mode="json"))
+            await run_in_threadpool(_claim_key, services, actor, idempotency_key, fingerprint, dispute_id)
+            update_id = f"{actor.role.value}:{actor.party_id}:{idempotency_key}"
+        return await dispute_calls.act(services.temporal, dispute_id, action, argument, update_id)
 
     return endpoint
+
+
+def _claim_key(services: Services, actor: Actor, key: str, fingerprint: str, dispute_id: str) -> None:
+    if idempotency.recall(services.engine, actor, key, fingerprint) is None:
+        idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
 
 
 def _check_fund_covers(services: Services, amount: Money) -> None:
