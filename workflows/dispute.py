@@ -413,6 +413,9 @@ class DisputeWorkflow:
     @party_appeal.validator
     def _validate_party_appeal(self, args: PartyAppeal) -> None:
         self._check(Action.PARTY_APPEAL, args.actor)
+        # The final ruling moves only the difference from what the ruling settled: wait for that.
+        if self._resolution is None or not self._resolution.settled:
+            raise rules.not_allowed("the ruling's money is still being settled; try again shortly", self._state)
 
     @workflow.update(name=Action.MEDIATOR_TAKE)
     async def mediator_take(self, args: MediatorTake) -> DisputeView:
