@@ -1,0 +1,48 @@
+"""When no worker answers in time, the API says "try again" (503), as api/dispute_calls.py intends.
+
+The wait is shortened from WORKER_ANSWER_TIMEOUT (20 s) to one second.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from api import dispute_calls
+from tests.support import BUYER, SELLER, Stack
+
+
+@pytest.fixture
+def short_answer_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dispute_calls, "WORKER_ANSWER_TIMEOUT", timedelta(seconds=1))
+
+
+async def test_an_action_no_worker_answers_is_a_503_to_retry(stack: Stack, short_answer_timeout: None) -> None:
+    order_id = await stack.register_order(amount=5_000)
+    dispute_id = (await stack.open_dispute(order_id, amount=5_000))["dispute_id"]
+    await stack.stop_worker()
+    response = await stack.call("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER, {"reason": "No"},
+                                headers={"Idempotency-Key": "refuse-1"})
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    # The retry the answer asks for, once a worker is back, is the same action, done once.
+    await stack.start_worker()
+    retried = await stack.call("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER, {"reason": "No"},
+                               headers={"Idempotency-Key": "refuse-1"})
+    assert retried.status_code == 200, retried.text
+    assert [e["kind"] for e in retried.json()["events"]].count("seller_refused") == 1
+
+
+async def test_an_opening_no_worker_answers_is_a_503_to_retry(stack: Stack, short_answer_timeout: None) -> None:
+    order_id = await stack.register_order(amount=5_000)
+    await stack.stop_worker()
+    body = {"order_id": order_id, "kind": "refund_only", "reason": "quality",
+            "amount": {"amount": 5_000, "currency": "CNY"}, "description": "Leaks"}
+    headers = {"Idempotency-Key": f"open-{order_id}"}
+    response = await stack.call("POST", "/disputes", BUYER, body, headers=headers)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    await stack.start_worker()
+    retried = await stack.call("POST", "/disputes", BUYER, body, headers=headers)
+    assert retried.status_code in (200, 201), retried.text
+    assert retried.json()["escrow_frozen"]["amount"] == 5_000
