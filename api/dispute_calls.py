@@ -3,7 +3,13 @@
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecution,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -53,6 +59,18 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -
         )
     except WorkflowAlreadyStartedError:
         return await view(client, dispute.dispute_id)
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise _no_answer() from error
+
+
+async def exists(client: Client, dispute_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(dispute_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise _rpc_problem(error, dispute_id) from error
+    return True
 
 
 async def view(client: Client, dispute_id: str) -> DisputeView:
@@ -72,6 +90,8 @@ async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
             action.value, argument, id=update_id, result_type=DisputeView,
             rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
+    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+        raise _no_answer() from error
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_BY_FAILURE:
@@ -110,6 +130,11 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
     )
 
 
+def _no_answer() -> Problem:
+    return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
+                   "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})
+
+
 def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
     if "already completed" in error.message:
         return Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
@@ -117,6 +142,5 @@ def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
     if error.status == RPCStatusCode.NOT_FOUND:
         return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
     if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
-        return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
-                       "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})
+        return _no_answer()
     return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))

@@ -46,3 +46,16 @@ async def test_an_opening_no_worker_answers_is_a_503_to_retry(stack: Stack, shor
     retried = await stack.call("POST", "/disputes", BUYER, body, headers=headers)
     assert retried.status_code in (200, 201), retried.text
     assert retried.json()["escrow_frozen"]["amount"] == 5_000
+
+
+async def test_a_reservation_whose_dispute_never_started_is_taken_over(stack: Stack) -> None:
+    """Temporal was unreachable after the order was reserved: the next opening takes it over."""
+    order_id = await stack.register_order(amount=5_000)
+    orphan = stack.services.orders.reserve_dispute(order_id)
+    opened = await stack.open_dispute(order_id, amount=5_000)
+    assert opened["dispute_id"] == orphan
+    assert opened["escrow_frozen"]["amount"] == 5_000
+    again = await stack.call("POST", "/disputes", BUYER, {
+        "order_id": order_id, "kind": "refund_only", "reason": "quality",
+        "amount": {"amount": 5_000, "currency": "CNY"}, "description": "Leaks"})
+    assert again.status_code == 409 and again.json()["dispute_id"] == orphan

@@ -1,5 +1,6 @@
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 from temporalio.exceptions import ApplicationError
@@ -108,8 +109,11 @@ def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key:
         try:
             dispute_id = services.orders.reserve_dispute(order.id)
         except DisputeAlreadyOpen as error:
-            raise Problem(409, "Dispute already open", str(error), type=problem_type(error.code),
-                          dispute_id=error.dispute_id) from error
+            if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.dispute_id):
+                raise Problem(409, "Dispute already open", str(error), type=problem_type(error.code),
+                              dispute_id=error.dispute_id) from error
+            # An earlier attempt reserved the order but never reached Temporal: take it over.
+            dispute_id = error.dispute_id
         if key:
             idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
     return DisputeInput(dispute_id=dispute_id, order=snapshot, request=request, opened_by=actor,
