@@ -118,7 +118,8 @@ async def test_trail_tells_who_did_what_which_timer_fired_and_where_the_money_we
 
     [refusal] = [e for e in entries if e["category"] == "action" and e["name"] == "seller_refuse"]
     assert refusal["actor"] == {"role": "seller", "party_id": "acme", "senior": False, "request_id": request_id}
-    assert refusal["data"]["update_id"] == f"{request_id}-key"
+    # The Idempotency-Key, scoped to its caller, is the Temporal update id.
+    assert refusal["data"]["update_id"] == f"seller:acme:{request_id}-key"
     assert refusal["data"]["arguments"][0]["reason"] == "Item was fine on dispatch"
     assert "seller acme" in refusal["text"] and request_id in refusal["text"]
 
