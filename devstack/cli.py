@@ -1,6 +1,8 @@
 """The `disputeflow` command."""
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from audit import commands as audit_commands
@@ -26,5 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def run() -> int:
+    """The console script: like other Unix tools, stop quietly when a pipe reader closes."""
+    try:
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())
