@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from ledger import accounts as _accounts
-from ledger.accounts import AccountKind
+from ledger.accounts import AccountKind, AccountSpec
 from ledger.errors import (
     AccountExistsWithDifferentFields,
     AmountExceedsPending,
@@ -116,15 +116,9 @@ class TransferView(BaseModel):
     created_at: datetime
 
 
-class AccountBalance(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class AccountBalance(AccountSpec):
+    """An account's definition and its counters, as read from the ledger."""
 
-    id: str
-    kind: AccountKind
-    owner: str
-    currency: str
-    allow_negative: bool
-    floor: int
     debits_pending: int
     debits_posted: int
     credits_pending: int
