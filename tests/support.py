@@ -103,7 +103,7 @@ class Stack:
     async def wait_for_state(self, dispute_id: str, state: str, timeout: float = 30) -> dict:
         async def probe() -> dict | None:
             view = await self.dispute(dispute_id)
-            return view if view["state"] == state and _settled(view) else None
+            return view if view["state"] == state and settled(view) else None
 
         return await eventually(probe, timeout=timeout, what=f"{dispute_id} in {state}")
 
@@ -124,6 +124,6 @@ class Stack:
         }
 
 
-def _settled(view: dict) -> bool:
+def settled(view: dict) -> bool:
     """A closed dispute is finished once the ledger has settled its money."""
     return view["state"] not in ("SUCCESS", "CLOSED") or view["resolution"]["settled"]
