@@ -439,13 +439,25 @@ class Ledger:
 
     def check_invariants(self) -> list[str]:
         """Everything wrong with the ledger, as sentences; empty when it is healthy."""
+        return _audit(*self._rows())
+
+    def snapshot(self, currency: str) -> tuple[list[AccountBalance], list[TransferView]]:
+        """Every account and every transfer (in creation order) in `currency`, as of one instant."""
+        accounts, transfers = self._rows(currency)
+        return [_account_view(row) for row in accounts.values()], [_transfer_view(row) for row in transfers]
+
+    def _rows(self, currency: str | None = None) -> tuple[dict[str, LedgerAccount], list[LedgerTransfer]]:
+        accounts_query, transfers_query = select(LedgerAccount), select(LedgerTransfer).order_by(LedgerTransfer.seq)
+        if currency is not None:
+            accounts_query = accounts_query.where(LedgerAccount.currency == currency)
+            transfers_query = transfers_query.where(LedgerTransfer.currency == currency)
         engine = self.engine
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
         with Session(engine) as db:
-            accounts = {row.id: row for row in db.exec(select(LedgerAccount))}
-            transfers = list(db.exec(select(LedgerTransfer).order_by(LedgerTransfer.seq)))
-        return _audit(accounts, transfers)
+            accounts = {row.id: row for row in db.exec(accounts_query)}
+            transfers = list(db.exec(transfers_query))
+        return accounts, transfers
 
 
 # ---------------------------------------------------------------------- internals

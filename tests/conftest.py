@@ -97,7 +97,8 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
             notifications=NotificationService(engine, channels_from_names(["log"])),
             policy=default_policy(),
         )
-        transport = httpx.ASGITransport(app=create_app(services))
+        # A client sees an unhandled error as a 500, not as the server's exception.
+        transport = httpx.ASGITransport(app=create_app(services), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
             stack = Stack(services=services, http=http, task_queue=task_queue,
                           make_worker=lambda ledger=ledger: build_worker(

@@ -87,18 +87,20 @@ class Intent:
     flag: bool = False
 
 
+# What each action's `choice` is chosen from.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "mediator_rule": DECISIONS,
+    "party_submit_evidence": ("buyer", "seller"),
+    "party_appeal": ("buyer", "seller"),
+    "mediator_request_evidence": ("buyer", "seller"),
+    "seller_report_return_problem": ("not_received", "damaged", "different"),
+    "buyer_revise": tuple(f"{kind}/{reason}" for kind in KINDS for reason in REASONS),
+}
 
 
 def params(action: str) -> st.SearchStrategy[Intent]:
-    choices = {
-        "mediator_rule": st.sampled_from(DECISIONS),
-        "party_submit_evidence": st.sampled_from(("buyer", "seller")),
-        "party_appeal": st.sampled_from(("buyer", "seller")),
-        "mediator_request_evidence": st.sampled_from(("buyer", "seller")),
-        "seller_report_return_problem": st.sampled_from(("not_received", "damaged", "different")),
-        "buyer_revise": st.tuples(st.sampled_from(KINDS), st.sampled_from(REASONS)).map("/".join),
-    }.get(action, st.just(""))
-    return st.builds(Intent, st.just(action), share=st.integers(1, 100), choice=choices, flag=st.booleans())
+    return st.builds(Intent, st.just(action), share=st.integers(1, 100),
+                     choice=st.sampled_from(_CHOICES.get(action, ("",))), flag=st.booleans())
 
 
 # Actions that take a case somewhere new (intervention, advances, returns, appeals) are
@@ -107,16 +109,37 @@ _FORWARD = {"seller_refuse", "buyer_escalate", "mediator_take", "mediator_order_
             "seller_report_return_problem", "party_appeal", "mediator_rule"}
 
 
-@st.composite
-def intents(draw: st.DrawFn, offered: list[str]) -> Intent:
-    """Mostly an action the case offers now; sometimes a lapse; sometimes anything."""
-    pick = draw(st.integers(0, 19))
-    if pick < 14 and offered:
-        weighted = [a for a in offered for _ in range(3 if a in _FORWARD else 1)]
-        return draw(st.sampled_from(weighted).flatmap(params))
-    if pick < 18:
-        return Intent("lapse")
-    return draw(st.sampled_from(ALL_ACTIONS).flatmap(params))
+@dataclass(frozen=True)
+class Pick:
+    """An intent drawn before the case is looked at, and made concrete by `intent` against
+    what the case offers then. What Hypothesis draws then never depends on the live
+    system's state, which differs from one run of an example to the next."""
+
+    what: int  # < 14: an action the case offers; < 18: a lapse; else any action
+    action: int  # index into the (weighted) offered actions, or into all actions
+    share: int
+    choice: int
+    flag: bool
+
+    def intent(self, offered: list[str]) -> Intent:
+        """Mostly an action the case offers now; sometimes a lapse; sometimes anything."""
+        if self.what < 14 and offered:
+            weighted = [a for a in offered for _ in range(3 if a in _FORWARD else 1)]
+            action = weighted[self.action % len(weighted)]
+        elif self.what < 18:
+            return Intent("lapse")
+        else:
+            action = ALL_ACTIONS[self.action % len(ALL_ACTIONS)]
+        choices = _CHOICES.get(action, ("",))
+        return Intent(action, share=self.share, choice=choices[self.choice % len(choices)], flag=self.flag)
+
+
+picks = st.builds(Pick, st.integers(0, 19), st.integers(0, 255), st.integers(1, 100), st.integers(0, 255),
+                  st.booleans())
+
+
+def intents(offered: list[str]) -> st.SearchStrategy[Intent]:
+    return picks.map(lambda pick: pick.intent(offered))
 
 
 # Routes into the deeper stages, taken as the first intents of an example (each may still be
@@ -223,11 +246,18 @@ def request_for(intent: Intent, view: dict, parties: Parties) -> tuple[str, dict
 
 
 async def apply(stack: Stack, dispute_id: str, intent: Intent, view: dict, parties: Parties) -> None:
+    response = await act(stack, dispute_id, intent, view, parties)
+    if response is not None:
+        check_answer(response, intent)
+
+
+async def act(stack: Stack, dispute_id: str, intent: Intent, view: dict, parties: Parties) -> httpx.Response | None:
+    """Carry the intent out: send its request (and return the answer), or let the deadline lapse."""
     if intent.action == "lapse":
         await lapse(stack, dispute_id, view)
-        return
+        return None
     token, body = request_for(intent, view, parties)
-    check_answer(await send(stack, dispute_id, intent.action, token, body), intent)
+    return await send(stack, dispute_id, intent.action, token, body)
 
 
 async def send(stack: Stack, dispute_id: str, action: str, token: str, body: dict,
