@@ -3,7 +3,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, func, or_, tuple_
+from sqlalchemy import Engine, and_, func, or_, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -63,6 +63,17 @@ class Casebook:
     def case(self, dispute_id: str) -> OpenCase | None:
         with Session(self._engine) as db:
             return db.get(OpenCase, dispute_id)
+
+    def open_dispute_ids(self) -> set[str]:
+        with Session(self._engine) as db:
+            return set(db.exec(select(OpenCase.dispute_id).where(OpenCase.closed.is_(False))))
+
+    def mark_ended(self, dispute_id: str) -> None:
+        """The case's workflow ended without closing the case (terminated, timed out): nobody
+        can act on it any more, so it leaves every queue; its last known state stays."""
+        with session(self._engine) as db:
+            db.execute(update(OpenCase).where(OpenCase.dispute_id == dispute_id)
+                       .values(closed=True, awaiting_mediator=False, recorded_at=datetime.now(UTC)))
 
     def queue(self, filter: QueueFilter, *, limit: int, cursor: str | None = None) -> QueuePage:
         """Open cases by next SLA due time (none last), then dispute id, ordered before the cut."""

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from activities.notifications import NotificationActivities
-from casebook import Casebook
+from casebook import Casebook, OpenCase
+from casebook.rebuild import rebuild
 from config.temporal import DATA_CONVERTER
-from database import create_schema, make_engine
+from database import create_schema, make_engine, session
 from notifications import NotificationService, channels_from_names
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
@@ -103,6 +104,9 @@ async def test_taking_and_closing_move_cases_out_of_the_queue(queue_stack: Stack
     mine = await _page(stack, "?mine=true")
     assert [(i["dispute_id"], i["mediator_id"], i["awaiting_mediator"]) for i in mine["items"]] == [
         (taken, "mia", False)]
+    bad = await stack.call("GET", "/mediation/queue?cursor=not-a-cursor", MEDIATOR)
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json", bad.text
+    assert "cursor" in bad.json()["detail"]
 
 
 async def _recorded_notifications(stack: Stack, dispute_id: str) -> list[Notification]:
@@ -145,3 +149,24 @@ async def test_replayed_and_late_notifications_leave_the_row_alone(queue_stack: 
         await asyncio.to_thread(activities.notify, notification)
     assert dispute_id not in await _walk(stack, limit=50)
     assert dispute_id not in {i["dispute_id"] for i in (await _page(stack, "?mine=true"))["items"]}
+
+
+async def test_rebuild_brings_in_older_cases_and_retires_ended_ones(queue_stack: Stack, own_engine: Engine) -> None:
+    stack = queue_stack
+    from_before, _ = await _escalate(stack)
+    terminated, _ = await _escalate(stack)
+    await eventually(lambda: _queued(stack, {from_before, terminated}), what="both cases queued")
+    # As if the first had been opened before the casebook existed, and the second were ended
+    # from outside, where no notification can tell the casebook.
+    with session(own_engine) as db:
+        db.execute(delete(OpenCase).where(OpenCase.dispute_id == from_before))
+    await stack.services.temporal.get_workflow_handle(terminated).terminate(reason="ended by an operator")
+    assert await _walk(stack, limit=10) == [terminated]
+
+    async def rebuilt() -> bool:
+        report = await rebuild(stack.services.temporal, Casebook(own_engine),
+                               visibility_filter=f"TaskQueue = '{stack.task_queue}'")
+        return not report.unanswered and await _walk(stack, limit=10) == [from_before]
+
+    await eventually(rebuilt, what="the rebuilt queue")
+    assert Casebook(own_engine).case(terminated).closed

@@ -203,6 +203,11 @@ class DisputeWorkflow:
     def view(self) -> DisputeView:
         return self._view()
 
+    @workflow.query
+    def case(self) -> CaseSnapshot:
+        """The casebook's row of this case, for `disputeflow casebook rebuild`."""
+        return self._case()
+
     @workflow.update
     async def opened(self) -> DisputeView:
         """Answers the opening request once the escrow is frozen (Update-with-Start)."""
