@@ -796,8 +796,9 @@ class DisputeWorkflow:
             intervention = self._active_intervention()
             recipients.append((Role.MEDIATOR, intervention.mediator_id
                                or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
+        # One snapshot per event is enough for the casebook, and keeps the history small.
         case = self._case()
-        for role, party in recipients:
+        for index, (role, party) in enumerate(recipients):
             due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
             if due:
@@ -811,7 +812,7 @@ class DisputeWorkflow:
                 kind="state_changed",
                 subject=f"Dispute {self._input.dispute_id}: {last.kind.replace('_', ' ')}",
                 data=data,
-                case=case,
+                case=case if index == 0 else None,
             )))
 
     def _case(self) -> CaseSnapshot:

@@ -545,6 +545,7 @@ class CaseSnapshot(BaseModel):
     """The case as it stands after event `seq`: what the casebook (the read model of cases
     behind the mediators' queue) keeps one row of. A later `seq` always replaces an earlier one."""
 
+    # The number of the case's last event, counted from its opening: it never goes back.
     seq: int
     order_id: str
     buyer_id: str
