@@ -2,8 +2,10 @@
 the casebook, which the cases' own notifications keep current whatever order they arrive in."""
 
 import asyncio
+import random
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ from database import create_schema, make_engine, session
 from notifications import NotificationService, channels_from_names
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
-from workflows.models import Notification
+from money import Money
+from workflows.models import CaseSnapshot, DisputeState, Notification, ReasonCategory
 
 
 @pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -107,6 +110,9 @@ async def test_taking_and_closing_move_cases_out_of_the_queue(queue_stack: Stack
     bad = await stack.call("GET", "/mediation/queue?cursor=not-a-cursor", MEDIATOR)
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json", bad.text
     assert "cursor" in bad.json()["detail"]
+    for limit in (0, 1001):
+        assert (await stack.call("GET", f"/mediation/queue?limit={limit}", MEDIATOR)).status_code == 422
+    assert (await _page(stack, "?limit=1000"))["total"] == 1
 
 
 async def _recorded_notifications(stack: Stack, dispute_id: str) -> list[Notification]:
@@ -170,3 +176,25 @@ async def test_rebuild_brings_in_older_cases_and_retires_ended_ones(queue_stack:
 
     await eventually(rebuilt, what="the rebuilt queue")
     assert Casebook(own_engine).case(terminated).closed
+
+
+def test_the_newest_event_wins_whatever_order_and_concurrency(own_engine: Engine) -> None:
+    casebook = Casebook(own_engine)
+    opened = datetime.now(UTC)
+
+    def snapshot(seq: int) -> CaseSnapshot:
+        # Every odd event hands the case to a mediator, every even one puts it back in the queue.
+        return CaseSnapshot(
+            seq=seq, order_id="ORD-race", buyer_id="alice", seller_id="acme",
+            state=DisputeState.PLATFORM_INTERVENING, reason=ReasonCategory.QUALITY,
+            requested=Money(amount=10_000, currency="CNY"), opened_at=opened, escalated_at=opened,
+            awaiting_mediator=seq % 2 == 0, mediator_id=f"mediator-{seq}" if seq % 2 else None,
+            next_due_at=opened + timedelta(hours=seq))
+
+    deliveries = [seq for seq in range(1, 31) for _ in range(3)]
+    random.Random(9).shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda seq: casebook.record("dsp-ORD-race-1", snapshot(seq)), deliveries))
+    row = casebook.case("dsp-ORD-race-1")
+    assert (row.seq, row.awaiting_mediator, row.mediator_id, row.next_due_at) == (
+        30, True, None, opened + timedelta(hours=30))
