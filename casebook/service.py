@@ -75,16 +75,16 @@ class Casebook:
             db.execute(update(OpenCase).where(OpenCase.dispute_id == dispute_id)
                        .values(closed=True, awaiting_mediator=False, recorded_at=datetime.now(UTC)))
 
-    def queue(self, filter: QueueFilter, *, limit: int, cursor: str | None = None) -> QueuePage:
+    def queue(self, criteria: QueueFilter, *, limit: int, cursor: str | None = None) -> QueuePage:
         """Open cases by next SLA due time (none last), then dispute id, ordered before the cut."""
         matching = [OpenCase.closed.is_(False)]
-        if filter.mediator_id is not None:
-            matching.append(OpenCase.mediator_id == filter.mediator_id)
+        if criteria.mediator_id is not None:
+            matching.append(OpenCase.mediator_id == criteria.mediator_id)
         else:
             matching.append(OpenCase.awaiting_mediator.is_(True))
-        if filter.reason is not None:
-            matching.append(OpenCase.reason == filter.reason.value)
-        for column, value in ((OpenCase.urgent, filter.urgent), (OpenCase.needs_senior, filter.needs_senior)):
+        if criteria.reason is not None:
+            matching.append(OpenCase.reason == criteria.reason.value)
+        for column, value in ((OpenCase.urgent, criteria.urgent), (OpenCase.needs_senior, criteria.needs_senior)):
             if value is not None:
                 matching.append(column.is_(value))
         page = select(OpenCase).where(*matching)

@@ -29,10 +29,10 @@ def mediation_queue(
 ) -> MediationQueue:
     """Cases awaiting a mediator (or, with `mine`, the caller's), the most pressing SLA first,
     ordered across the whole queue before the page is cut."""
-    filter = QueueFilter(reason=reason, urgent=urgent, needs_senior=needs_senior,
+    criteria = QueueFilter(reason=reason, urgent=urgent, needs_senior=needs_senior,
                          mediator_id=actor.party_id if mine else None)
     try:
-        page = Casebook(services.engine).queue(filter, limit=limit, cursor=cursor)
+        page = Casebook(services.engine).queue(criteria, limit=limit, cursor=cursor)
     except InvalidCursor as error:
         raise Problem(422, "Invalid cursor", str(error), type=problem_type("invalid-cursor")) from error
     items = [_queued(case) for case in page.cases]
