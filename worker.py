@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
+from casebook import Casebook
 from config.settings import get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
@@ -42,7 +43,7 @@ def build_worker(client: Client, task_queue: str, engine: Engine, channel_names:
         activities=[
             *_activity_methods(LedgerActivities(ledger)),
             OrderActivities(orders).release_order,
-            NotificationActivities(notifications).notify,
+            NotificationActivities(notifications, Casebook(engine)).notify,
         ],
         activity_executor=executor,
     )

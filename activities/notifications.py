@@ -1,15 +1,20 @@
 from temporalio import activity
 
+from casebook import Casebook
 from notifications import NotificationService, OutboxMessage
 from workflows.models import Notification
 
 
 class NotificationActivities:
-    def __init__(self, service: NotificationService):
+    def __init__(self, service: NotificationService, casebook: Casebook):
         self._service = service
+        self._casebook = casebook
 
     @activity.defn
     def notify(self, notification: Notification) -> None:
+        # Before the outbox: a message in the outbox means its case's row is at least that new.
+        if notification.case is not None:
+            self._casebook.record(notification.dispute_id, notification.case)
         self._service.send(OutboxMessage(
             id=notification.id,
             dispute_id=notification.dispute_id,

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from activities.notifications import NotificationActivities
+from casebook import Casebook
 from identity import Role
 from notifications import NotificationService, channels_from_names
 from workflows.models import Notification
@@ -50,7 +51,7 @@ def gateway() -> Iterator[Gateway]:
 
 def test_a_failed_webhook_is_retried_without_notifying_twice(app_engine: Engine, gateway: Gateway) -> None:
     service = NotificationService(app_engine, channels_from_names(["log", "webhook"], webhook_url=gateway.url))
-    notify = NotificationActivities(service).notify
+    notify = NotificationActivities(service, Casebook(app_engine)).notify
     notification = Notification(id="dsp-N-1-e2-seller", dispute_id="dsp-N-1", recipient_role=Role.SELLER,
                                 recipient_id="acme", kind="state_changed", subject="Dispute dsp-N-1: buyer escalated",
                                 data={"state": "PLATFORM_INTERVENING"})

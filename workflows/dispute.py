@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PayAdvance,
         AdjustAfterAppeal,
         Appeal,
+        CaseSnapshot,
         BuyerEscalate,
         EvidenceRef,
         EvidenceRequest,
@@ -201,6 +202,11 @@ class DisputeWorkflow:
     @workflow.query
     def view(self) -> DisputeView:
         return self._view()
+
+    @workflow.query
+    def case(self) -> CaseSnapshot:
+        """The casebook's row of this case, for `disputeflow casebook rebuild`."""
+        return self._case()
 
     @workflow.update
     async def opened(self) -> DisputeView:
@@ -778,6 +784,7 @@ class DisputeWorkflow:
             subject=f"Reminder: {deadline.kind.value.replace('_', ' ')} is due at {deadline.due_at.isoformat()}",
             data={"deadline": deadline.kind.value, "due_at": deadline.due_at.isoformat(),
                   "consequence": deadline.consequence},
+            case=self._case(),
         )))
 
     def _notify_stage(self) -> None:
@@ -789,7 +796,9 @@ class DisputeWorkflow:
             intervention = self._active_intervention()
             recipients.append((Role.MEDIATOR, intervention.mediator_id
                                or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
-        for role, party in recipients:
+        # One snapshot per event is enough for the casebook, and keeps the history small.
+        case = self._case()
+        for index, (role, party) in enumerate(recipients):
             due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
             if due:
@@ -803,20 +812,40 @@ class DisputeWorkflow:
                 kind="state_changed",
                 subject=f"Dispute {self._input.dispute_id}: {last.kind.replace('_', ' ')}",
                 data=data,
+                case=case if index == 0 else None,
             )))
 
-    def _upsert_search_attributes(self) -> None:
-        next_due = min((d.due_at for d in self._deadlines.values()), default=None)
+    def _case(self) -> CaseSnapshot:
+        """The case as of its last event, for the casebook and the search attributes alike."""
         intervention = self._intervention if self._state == S.PLATFORM_INTERVENING else None
         mediator = intervention.mediator_id if intervention else None
+        upcoming = min(self._deadlines.values(), key=lambda d: (d.due_at, d.kind.value), default=None)
+        order = self._input.order
+        return CaseSnapshot(
+            seq=self._events[-1].seq, order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+            state=self._state, reason=self._request.reason, requested=self._request.amount,
+            opened_at=self._opened_at,
+            escalated_at=self._intervention.escalated_at if self._intervention else None,
+            urgent=bool(intervention and intervention.urgent),
+            urgent_concern=intervention.urgent_concern if intervention else None,
+            awaiting_mediator=intervention is not None and mediator is None,
+            needs_senior=bool(intervention and intervention.needs_senior),
+            mediator_id=mediator,
+            next_due_at=upcoming.due_at if upcoming else None,
+            next_due_kind=upcoming.kind if upcoming else None,
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        case = self._case()
         workflow.upsert_search_attributes([
-            SearchAttributes.STATE.value_set(self._state.value),
-            SearchAttributes.NEXT_DEADLINE.value_set(next_due) if next_due
+            SearchAttributes.STATE.value_set(case.state.value),
+            SearchAttributes.NEXT_DEADLINE.value_set(case.next_due_at) if case.next_due_at
             else SearchAttributes.NEXT_DEADLINE.value_unset(),
-            SearchAttributes.MEDIATOR.value_set(mediator) if mediator else SearchAttributes.MEDIATOR.value_unset(),
-            SearchAttributes.AWAITING_MEDIATOR.value_set(intervention is not None and mediator is None),
-            SearchAttributes.URGENT.value_set(bool(intervention and intervention.urgent)),
-            SearchAttributes.NEEDS_SENIOR.value_set(bool(intervention and intervention.needs_senior)),
+            SearchAttributes.MEDIATOR.value_set(case.mediator_id) if case.mediator_id
+            else SearchAttributes.MEDIATOR.value_unset(),
+            SearchAttributes.AWAITING_MEDIATOR.value_set(case.awaiting_mediator),
+            SearchAttributes.URGENT.value_set(case.urgent),
+            SearchAttributes.NEEDS_SENIOR.value_set(case.needs_senior),
         ])
 
     # ---- effects -------------------------------------------------------------------

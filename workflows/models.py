@@ -541,6 +541,29 @@ class ReleaseOrder(BaseModel):
     dispute_id: str
 
 
+class CaseSnapshot(BaseModel):
+    """The case as it stands after event `seq`: what the casebook (the read model of cases
+    behind the mediators' queue) keeps one row of. A later `seq` always replaces an earlier one."""
+
+    # The number of the case's last event, counted from its opening: it never goes back.
+    seq: int
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    state: DisputeState
+    reason: ReasonCategory
+    requested: Money
+    opened_at: datetime
+    escalated_at: datetime | None = None
+    urgent: bool = False
+    urgent_concern: UrgentConcern | None = None
+    awaiting_mediator: bool = False
+    needs_senior: bool = False
+    mediator_id: str | None = None
+    next_due_at: datetime | None = None
+    next_due_kind: DeadlineKind | None = None
+
+
 class Notification(BaseModel):
     """One message to one party; `id` makes delivery idempotent across activity retries."""
 
@@ -551,3 +574,5 @@ class Notification(BaseModel):
     kind: str
     subject: str
     data: dict[str, Any] = Field(default_factory=dict)
+    # Carried so the casebook follows the case; None in notifications recorded before it.
+    case: CaseSnapshot | None = None
