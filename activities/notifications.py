@@ -10,7 +10,9 @@ class NotificationActivities:
 
     @activity.defn
     def notify(self, notification: Notification) -> None:
-        self._service.send(OutboxMessage(
+        """Only writes the outbox: the dispatcher delivers to external channels, so a dead
+        channel never holds up the workflow (or its money) behind this activity."""
+        self._service.enqueue(OutboxMessage(
             id=notification.id,
             dispute_id=notification.dispute_id,
             recipient_role=notification.recipient_role.value,

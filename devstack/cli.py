@@ -7,6 +7,7 @@ from pathlib import Path
 
 from audit import commands as audit_commands
 from devstack import stack
+from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
+    notification_commands.add_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -25,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return audit_commands.run(args)
     if args.command == "reconcile":
         return reconcile_command.run(args)
+    if args.command in ("dispatch", "notifications"):
+        return notification_commands.run(args)
     return 2
 
 
