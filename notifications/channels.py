@@ -52,9 +52,9 @@ class WebhookChannel:
             response = httpx.post(self._url, json=body, headers={"Idempotency-Key": message.id},
                                   timeout=self._timeout)
         except httpx.TransportError as error:
-            raise DeliveryFailed(f"webhook unreachable: {type(error).__name__}: {error}") from error
+            raise DeliveryFailed(f"unreachable: {type(error).__name__}: {error}") from error
         if not response.is_success:
-            raise DeliveryFailed(f"webhook answered HTTP {response.status_code}")
+            raise DeliveryFailed(f"answered HTTP {response.status_code}")
 
 
 def channels_from_names(names: list[str], *, webhook_url: str | None = None) -> list[Channel]:

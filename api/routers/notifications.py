@@ -30,7 +30,8 @@ class DeliveryPublic(BaseModel):
     delivered_to: list[str]
     attempts: int
     last_attempt_at: datetime | None
-    next_attempt_at: datetime
+    # When the dispatcher tries it next; none once it is delivered or dead.
+    next_attempt_at: datetime | None
     last_error: str | None
     created_at: datetime
 
@@ -47,7 +48,9 @@ class DeadLetterList(BaseModel):
 
 
 def _public(message: OutboxMessage) -> DeliveryPublic:
-    return DeliveryPublic.model_validate(message.model_dump() | {"delivered_to": message.delivered})
+    pending = message.status == DeliveryStatus.PENDING
+    return DeliveryPublic.model_validate(message.model_dump() | {
+        "delivered_to": message.delivered, "next_attempt_at": message.next_attempt_at if pending else None})
 
 
 @router.get("/dead-letters", operation_id="list_dead_letters", response_model=DeadLetterList)
