@@ -43,14 +43,14 @@ class WebhookChannel:
 
     def __init__(self, url: str, timeout: float = 10.0):
         self._url = url
-        self._timeout = timeout
+        # One client for the dispatcher's life: kept-alive connections, one TLS context.
+        self._client = httpx.Client(timeout=timeout)
 
     def deliver(self, message: OutboxMessage) -> None:
         body = message.model_dump(mode="json", include={
             "id", "dispute_id", "recipient_role", "recipient_id", "kind", "subject", "data", "created_at"})
         try:
-            response = httpx.post(self._url, json=body, headers={"Idempotency-Key": message.id},
-                                  timeout=self._timeout)
+            response = self._client.post(self._url, json=body, headers={"Idempotency-Key": message.id})
         except httpx.TransportError as error:
             raise DeliveryFailed(f"unreachable: {type(error).__name__}: {error}") from error
         if not response.is_success:

@@ -100,9 +100,8 @@ class Dispatcher:
 
     def _deliver(self, message: OutboxMessage) -> None:
         delivered = list(message.delivered)
-        for channel in self._channels:
-            if channel.name in delivered:
-                continue
+        remaining = [channel for channel in self._channels if channel.name not in delivered]
+        for channel in remaining:
             try:
                 channel.deliver(message)
             except DeliveryFailed as error:
@@ -113,8 +112,10 @@ class Dispatcher:
                 self._failed(message, channel.name, type(error).__name__)
                 return
             delivered.append(channel.name)
-            self._record(message.id, delivered=delivered)
-        self._record(message.id, status=DeliveryStatus.DELIVERED, lease_owner=None, lease_until=None)
+            if channel is not remaining[-1]:  # so a retry after a crash skips it
+                self._record(message.id, delivered=delivered)
+        self._record(message.id, delivered=delivered, status=DeliveryStatus.DELIVERED,
+                     lease_owner=None, lease_until=None)
 
     def _failed(self, message: OutboxMessage, channel: str, error: str) -> None:
         error = f"{channel}: {error}"[:LAST_ERROR_MAX]
