@@ -10,7 +10,8 @@ Any number of dispatchers may run. A dispatcher claims a message with a conditio
 that sets a lease (owner and expiry) only if nobody holds one, on SQLite and PostgreSQL
 alike, so two never deliver the same message at once; it records the outcome only while it
 still holds the lease. If it dies mid-delivery, the message is retried once the lease runs
-out, and the receiver drops a repeat by its `Idempotency-Key` (the message id).
+out, and the receiver drops a repeat by its `Idempotency-Key` (the message id). Leases
+compare the dispatchers' clocks, which are assumed to agree to well within the lease.
 
 Run it with `python -m notifications.dispatcher` (or `disputeflow dispatch`).
 """
@@ -67,6 +68,7 @@ class Dispatcher:
         self._clock = clock
         self._batch_size = batch_size
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
 
     def dispatch_due(self) -> int:
         """Deliver every message due now that no other dispatcher holds; how many were attempted."""
@@ -78,6 +80,8 @@ class Dispatcher:
             ))
         attempted = 0
         for message_id in due:
+            if self._stopping.is_set():
+                break  # what is left stays due for the next dispatcher
             message = self._claim(message_id)
             if message is not None:
                 self._deliver(message)
@@ -136,17 +140,21 @@ class Dispatcher:
                          .values(**values))
             session.commit()
 
-    def run(self, stop: threading.Event, poll_interval: float) -> None:
-        """Dispatch until `stop` is set; an unreachable database is waited out, not fatal."""
+    def run(self, poll_interval: float) -> None:
+        """Dispatch until `stop()`; an unreachable database is waited out, not fatal."""
         log.info("dispatcher %s delivering to %s", self.owner, ", ".join(c.name for c in self._channels) or "no channel")
-        while not stop.is_set():
+        while not self._stopping.is_set():
             try:
                 attempted = self.dispatch_due()
             except SQLAlchemyError as error:
                 log.warning("outbox unreachable (%s); retrying in %.1fs", type(error).__name__, poll_interval)
                 attempted = 0
             if not attempted:
-                stop.wait(poll_interval)
+                self._stopping.wait(poll_interval)
+
+    def stop(self) -> None:
+        """Finish the message in hand, then return from `run`."""
+        self._stopping.set()
 
 
 def _claimable(now: datetime):
@@ -167,10 +175,9 @@ def main() -> int:
     engine = make_engine(settings.database_url)
     create_schema(engine)
     dispatcher = build_dispatcher(settings, engine)
-    stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    dispatcher.run(stop, settings.notification_poll_seconds)
+        signal.signal(signum, lambda *_: dispatcher.stop())
+    dispatcher.run(settings.notification_poll_seconds)
     log.info("dispatcher %s stopped", dispatcher.owner)
     return 0
 

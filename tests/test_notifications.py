@@ -129,11 +129,10 @@ def running_dispatcher(outbox_engine: Engine, gateway: Gateway) -> Iterator[Disp
     quick = RetrySchedule(max_attempts=1000, first_delay=timedelta(seconds=0.1), max_delay=timedelta(seconds=0.5),
                           lease=timedelta(seconds=60))
     dispatcher = dispatcher_for(outbox_engine, gateway, quick)
-    stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop, 0.1), daemon=True)
+    thread = threading.Thread(target=dispatcher.run, args=(0.1,), daemon=True)
     thread.start()
     yield dispatcher
-    stop.set()
+    dispatcher.stop()
     thread.join()
 
 
@@ -357,6 +356,23 @@ def test_logs_never_carry_personal_data(outbox_engine: Engine, gateway: Gateway,
     assert "dead-lettered" in logged
     for leak in [*personal, GATEWAY_SECRET]:
         assert leak not in logged
+
+
+async def test_a_dispatcher_waits_out_an_unreachable_database(caplog: pytest.LogCaptureFixture) -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/nothing")  # nothing listens on port 1
+    dispatcher = Dispatcher(engine, channels_from_names(["log"]), SCHEDULE)
+    thread = threading.Thread(target=dispatcher.run, args=(0.05,), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="disputeflow.dispatcher"):
+        thread.start()
+
+        async def polled_twice() -> bool:
+            return sum("outbox unreachable (OperationalError)" in r.getMessage() for r in caplog.records) >= 2
+
+        await eventually(polled_twice, what="the dispatcher to keep polling a database that is down")
+        assert thread.is_alive()
+        dispatcher.stop()
+        await asyncio.to_thread(thread.join, 30)
+    assert not thread.is_alive(), "stop() ends run() even while the database is down"
 
 
 def test_channels_are_checked_at_start_up() -> None:
