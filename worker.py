@@ -21,7 +21,7 @@ from config.settings import get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
 from workflows.dispute import DisputeWorkflow
 
@@ -30,12 +30,11 @@ WORKFLOWS = [DisputeWorkflow]
 log = logging.getLogger("disputeflow.worker")
 
 
-def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
-                 executor: ThreadPoolExecutor, ledger: Ledger | None = None,
-                 webhook_url: str | None = None) -> Worker:
+def build_worker(client: Client, task_queue: str, engine: Engine, executor: ThreadPoolExecutor,
+                 ledger: Ledger | None = None) -> Worker:
     ledger = ledger or Ledger(engine)
     orders = OrderService(engine, ledger)
-    notifications = NotificationService(engine, channels_from_names(channel_names, webhook_url=webhook_url))
+    notifications = NotificationService(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -64,8 +63,7 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor,
-                              webhook_url=settings.notification_webhook_url)
+        worker = build_worker(client, settings.task_queue, engine, executor)
         async with worker:
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()

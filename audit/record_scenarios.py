@@ -36,7 +36,7 @@ from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
 from devstack.stack import temporal_binary
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
 from policy import Policy, Window, default_policy
 from worker import build_worker
@@ -385,9 +385,9 @@ async def record(out_dir: Path, names: list[str]) -> list[Path]:
             services = Services(
                 settings=Settings(task_queue=task_queue, database_url=str(engine.url)),
                 temporal=env.client, engine=engine, ledger=ledger, orders=OrderService(engine, ledger),
-                notifications=NotificationService(engine, channels_from_names([])), policy=base,
+                notifications=NotificationService(engine), policy=base,
             )
-            worker = build_worker(env.client, task_queue, engine, [], executor, ledger=ledger)
+            worker = build_worker(env.client, task_queue, engine, executor, ledger=ledger)
             transport = httpx.ASGITransport(app=create_app(services))
             async with worker, httpx.AsyncClient(transport=transport, base_url="http://record.local") as http:
                 recorder = Recorder(services=services, http=http, base_policy=base)

@@ -8,6 +8,7 @@ from pathlib import Path
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
 from devstack import stack
+from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     audit_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
     casebook_command.add_parser(commands)
+    notification_commands.add_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return reconcile_command.run(args)
     if args.command == "casebook":
         return casebook_command.run(args)
+    if args.command in ("dispatch", "notifications"):
+        return notification_commands.run(args)
     return 2
 
 

@@ -17,7 +17,7 @@ from casebook import Casebook, OpenCase
 from casebook.rebuild import rebuild
 from config.temporal import DATA_CONVERTER
 from database import create_schema, make_engine, session
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
 from money import Money
@@ -132,7 +132,7 @@ async def test_replayed_and_late_notifications_leave_the_row_alone(queue_stack: 
     stack = queue_stack
     dispute_id, _ = await _escalate(stack)
     await stack.act(dispute_id, "mediator-take", MEDIATOR)
-    activities = NotificationActivities(NotificationService(own_engine, channels_from_names(["log"])),
+    activities = NotificationActivities(NotificationService(own_engine),
                                         Casebook(own_engine))
 
     async def row() -> dict:
