@@ -352,9 +352,11 @@ async def calendar_update_recounts_ruling_sla(r: Recorder) -> str:
     recorded = r.base_policy.model_copy(update=windows)
     calendar = recorded.calendar
     year = calendar.covers_to.year + 1
-    # Illustrative, for the recording only: not the State Council's arrangement for that year.
+    # Illustrative, for the recording only, not the State Council's arrangement: the year's
+    # statutory days off and one bridging day after New Year's Day.
+    statutory = [d for d in calendar.provisional_holidays if d.year == year]
     illustrative = YearArrangement(year=year, published=True, source="recording: illustrative arrangement",
-                                   holidays=[calendar.next_working_day(date(year, 1, 1))])
+                                   holidays=[*statutory, calendar.next_working_day(date(year, 1, 1))])
     extended = recorded.model_copy(update={"version": f"{recorded.version}+{year}",
                                            "calendar": extend_calendar(calendar, illustrative)})
     async with r._opening:  # services.policy is what the API runs; no case opens meanwhile
