@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from audit import commands as audit_commands
-from devstack import stack
+from devstack import calendar_update, stack
 from reconciliation import cli as reconcile_command
 
 
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
+    calendar_update.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return audit_commands.run(args)
     if args.command == "reconcile":
         return reconcile_command.run(args)
+    if args.command == "calendar-update":
+        return calendar_update.run(args)
     return 2
 
 

@@ -4,8 +4,10 @@ deadlines it changes."""
 
 from datetime import date, datetime, timedelta, timezone
 
-from policy import Policy, Window, WorkingCalendar
-from tests.support import BUYER, PLATFORM, SELLER, Stack
+from devstack.calendar_update import update_open_cases
+from identity import Actor, Role
+from policy import Policy, Window, WorkingCalendar, default_policy
+from tests.support import BUYER, PLATFORM, SELLER, Stack, eventually
 
 CST = timezone(timedelta(hours=8))
 
@@ -127,3 +129,33 @@ async def test_health_reports_calendar_coverage_and_warns_within_the_lead_time(s
     stack.services.settings = stack.services.settings.model_copy(update={"calendar_warning_days": 10})
     assert (await stack.ok("GET", "/healthz", None))["calendar"]["status"] == "ok"
     assert date.fromisoformat(calendar["covers_to"]) == covers_to
+
+
+async def test_the_cli_moves_every_open_case_of_the_task_queue_once(stack: Stack) -> None:
+    stack.services.policy, extended = _policies(stack)
+    flagged, _ = await _escalated(stack)
+    order_id = await stack.register_order()
+    waiting = (await stack.open_dispute(order_id))["dispute_id"]
+    # A case on another policy, which the extended one does not extend: refused, untouched.
+    stack.services.policy = default_policy()
+    other = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    other_before = await stack.dispute(other)
+    client, queue = stack.services.temporal, stack.task_queue
+
+    async def listed() -> bool:
+        query = f"WorkflowType = 'DisputeWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = '{queue}'"
+        return len([e async for e in client.list_workflows(query)]) == 3
+
+    await eventually(listed, what="three open cases visible")
+    operator = Actor(role=Role.PLATFORM, party_id="marketplace")
+    report = await update_open_cases(client, queue, extended, operator)
+    assert sorted(report.updated) == sorted([flagged, waiting])
+    assert report.moved == {flagged: 1}
+    assert list(report.refused) == [other] and "not only the calendar" in report.refused[other]
+    assert (await stack.dispute(waiting))["policy_version"] == "test-calendar.2"
+    assert await stack.dispute(other) == other_before
+
+    again = await update_open_cases(client, queue, extended, operator)
+    assert sorted(again.updated) == sorted([flagged, waiting]) and again.moved == {flagged: 1}
+    kinds = [e["kind"] for e in (await stack.dispute(flagged))["events"]]
+    assert kinds.count("calendar_updated") == 1

@@ -310,6 +310,11 @@ class CalendarUpdate(Acting):
 
     policy: Policy
 
+    @property
+    def update_id(self) -> str:
+        """One update per case and policy version, sent by the API or the CLI."""
+        return f"calendar-update:{self.policy.version}"
+
 
 class MediatorHandOverBase(ActionBase):
     to_mediator_id: PartyId

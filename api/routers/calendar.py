@@ -34,6 +34,6 @@ async def calendar_update(dispute_id: DisputeId, body: CalendarUpdateRequest, ac
         raise Problem(409, "Policy not loaded",
                       f"This API runs policy {policy.version}, not {body.policy_version}; start it with "
                       "DISPUTEFLOW_POLICY set to that policy's file first.", type=problem_type("policy-not-loaded"))
-    return await dispute_calls.act(services.temporal, dispute_id, PlatformAction.CALENDAR_UPDATE,
-                                   CalendarUpdate(actor=actor, policy=policy),
-                                   update_id=f"calendar-update:{policy.version}")
+    update = CalendarUpdate(actor=actor, policy=policy)
+    return await dispute_calls.act(services.temporal, dispute_id, PlatformAction.CALENDAR_UPDATE, update,
+                                   update_id=update.update_id)
