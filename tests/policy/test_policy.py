@@ -258,6 +258,7 @@ def test_runtime_does_not_import_chinese_calendar():
         "p = policy.default_policy(); policy.demo_policy()\n"
         "assert p.calendar.holidays\n"
         "assert 'chinese_calendar' not in sys.modules\n"
+        "assert 'holidays' not in sys.modules\n"
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
