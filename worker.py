@@ -23,6 +23,8 @@ from database import create_schema, make_engine
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
+from policy import load_policy
+from policy.coverage import log_calendar_coverage
 from workflows.dispute import DisputeWorkflow
 
 WORKFLOWS = [DisputeWorkflow]
@@ -56,6 +58,8 @@ def _activity_methods(instance: object) -> list:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    # Cases run on the policy recorded at opening; this is the one new cases get.
+    log_calendar_coverage(load_policy(settings.policy), settings.calendar_warning_days, log)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     client = await connect(settings.temporal_address, settings.temporal_namespace)

@@ -24,7 +24,7 @@ from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
-from workflows.models import Acting, Action, DisputeInput, DisputeState, DisputeView
+from workflows.models import Acting, Action, DisputeInput, DisputeState, DisputeView, PlatformAction
 
 # How long the API waits for a worker to answer before telling the client to retry.
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
@@ -81,7 +81,7 @@ async def view(client: Client, dispute_id: str) -> DisputeView:
         raise _rpc_problem(error, dispute_id) from error
 
 
-async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
+async def act(client: Client, dispute_id: str, action: Action | PlatformAction, argument: Acting,
               update_id: str | None) -> DisputeView:
     """Run an action as a Temporal Update; the same `update_id` again returns the first outcome."""
     handle = client.get_workflow_handle(dispute_id)

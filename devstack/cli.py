@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
-from devstack import stack
+from devstack import calendar_update, stack
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     reconcile_command.add_parser(commands)
     casebook_command.add_parser(commands)
     notification_commands.add_parsers(commands)
+    calendar_update.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return casebook_command.run(args)
     if args.command in ("dispatch", "notifications"):
         return notification_commands.run(args)
+    if args.command == "calendar-update":
+        return calendar_update.run(args)
     return 2
 
 

@@ -37,7 +37,7 @@ async def test_seller_response_window_depends_on_kind_and_shipping(stack: Stack)
     deadline = return_and_refund["deadlines"][0]
     assert deadline["role"] == "seller" and deadline["party_id"] == "acme"
     assert datetime.fromisoformat(deadline["remind_at"]) == datetime.fromisoformat(deadline["due_at"]) - timedelta(hours=24)
-    assert return_and_refund["policy_version"] == "cn-2026.1"
+    assert return_and_refund["policy_version"] == "cn-2026.2"
 
 
 async def test_partial_offer_accepted(stack: Stack) -> None:

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         BuyerRevise,
         BuyerShipReturn,
         BuyerWithdraw,
+        CalendarUpdate,
         Deadline,
         DeadlineKind,
         DisputeEvent,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeView,
         FreezeEscrow,
         Notification,
+        PlatformAction,
         ReleaseOrder,
         Resolution,
         ReturnShipment,
@@ -453,8 +455,8 @@ class DisputeWorkflow:
             role=args.party, party_id=party_id, request=args.request, requested_by=args.actor.party_id,
             requested_at=now,
         ))
-        self._set_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, self._policy.due_at(now, window),
-                           "the mediator decides on the evidence already submitted")
+        self._set_window_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, now, window,
+                                  "the mediator decides on the evidence already submitted")
         self._record("evidence_requested", self._state, self._state, args.actor,
                      details={"party": args.party.value, "request": args.request})
         self._upsert_search_attributes()
@@ -583,6 +585,53 @@ class DisputeWorkflow:
         rules.check_advance(args, self._request, self._input.order, self._advance is not None,
                             has_return_address=self._return_address is not None)
 
+    # ---- updates: platform ---------------------------------------------------------
+
+    @workflow.update(name=PlatformAction.CALENDAR_UPDATE)
+    async def calendar_update(self, args: CalendarUpdate) -> DisputeView:
+        """Move the case to a policy whose calendar covers more, and count again only the
+        open deadlines whose count reached past the old coverage."""
+        if args.policy == self._policy:
+            return self._view()  # already applied: the same update again changes nothing
+        previous = self._policy
+        self._policy = args.policy
+        # A continued run starts from the policy the case now follows.
+        self._input = self._input.model_copy(update={"policy": args.policy})
+        moved = []
+        for deadline in sorted(self._deadlines.values(), key=lambda d: d.kind.value):
+            if not deadline.past_calendar_coverage:
+                continue
+            assert deadline.counted_from is not None and deadline.working_days is not None
+            due = self._policy.calendar.add_working_days(deadline.counted_from, deadline.working_days)
+            if due == deadline.due_at:
+                # Same due time (its reminder stays as it is), now known for certain or not.
+                self._deadlines[deadline.kind] = deadline.model_copy(update={
+                    "past_calendar_coverage": self._policy.calendar.counts_uncovered(deadline.counted_from, due)})
+                continue
+            self._set_deadline(deadline.kind, deadline.role, deadline.party_id, due, deadline.consequence,
+                               counted_from=deadline.counted_from, working_days=deadline.working_days)
+            moved.append({"deadline": deadline.kind.value, "from": deadline.due_at.isoformat(),
+                          "until": due.isoformat()})
+        self._record("calendar_updated", self._state, self._state, args.actor, details={
+            "from_policy": previous.version, "to_policy": self._policy.version,
+            "covers_to": self._policy.calendar.covers_to.isoformat(), "moved": moved})
+        self._upsert_search_attributes()
+        if moved:
+            self._notify_stage()
+        return await self._answer()
+
+    @calendar_update.validator
+    def _validate_calendar_update(self, args: CalendarUpdate) -> None:
+        if args.actor.role != Role.PLATFORM:
+            raise rules.forbidden("only the platform operator updates a case's calendar")
+        if args.policy == self._policy:
+            return
+        try:
+            self._policy.check_calendar_update(args.policy)
+        except ValueError as error:
+            raise rules.invalid(f"policy {args.policy.version} cannot replace {self._policy.version} "
+                                f"on this case: {error}") from None
+
     # ---- transitions ---------------------------------------------------------------
 
     def _check(self, action: Action, actor: Actor) -> None:
@@ -661,11 +710,10 @@ class DisputeWorkflow:
             self._pending_effects.append(_Settle(refund=refund, step=event, release_order=not appealable))
         if appealable:
             now = workflow.now()
-            due = self._policy.due_at(now, self._policy.appeal)
             order = self._input.order
             for kind, role, party in ((DeadlineKind.BUYER_APPEAL, Role.BUYER, order.buyer_id),
                                       (DeadlineKind.SELLER_APPEAL, Role.SELLER, order.seller_id)):
-                self._set_deadline(kind, role, party, due, "the ruling becomes final")
+                self._set_window_deadline(kind, role, party, now, self._policy.appeal, "the ruling becomes final")
         self._upsert_search_attributes()
         self._notify_stage()
 
@@ -682,27 +730,23 @@ class DisputeWorkflow:
         order = self._input.order
         policy = self._policy
         now = workflow.now()
-
-        def due(window: Window) -> datetime:
-            return policy.due_at(now, window)
-
         if self._state == S.WAIT_SELLER_AGREE:
             window = policy.seller_response_window(
                 shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND)
-            self._set_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, due(window),
-                               "the refund is granted to the buyer")
+            self._set_window_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, now, window,
+                                      "the refund is granted to the buyer")
         elif self._state == S.SELLER_REFUSED:
-            self._set_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_response_after_refusal), "the dispute closes in the seller's favour")
+            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_response_after_refusal, "the dispute closes in the seller's favour")
         elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
-            self._set_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_response_to_offer), "the dispute closes without a refund")
+            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_response_to_offer, "the dispute closes without a refund")
         elif self._state == S.WAIT_BUYER_RETURN_GOODS:
-            self._set_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_return_shipment), "the dispute closes without a refund")
+            self._set_window_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_return_shipment, "the dispute closes without a refund")
         elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
-            self._set_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id,
-                               due(policy.seller_confirm_return), "the refund is granted to the buyer")
+            self._set_window_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id, now,
+                                      policy.seller_confirm_return, "the refund is granted to the buyer")
         elif self._state == S.PLATFORM_INTERVENING:
             self._plan_mediator_deadlines(now)
         self._upsert_search_attributes()
@@ -713,19 +757,31 @@ class DisputeWorkflow:
         queue = SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE
         take = self._policy.mediator_take_window(urgent=intervention.urgent)
         consequence = "the case goes to a senior mediator and is flagged"
-        self._set_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, self._policy.due_at(start, take),
-                           consequence)
+        self._set_window_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, start, take, consequence)
         if rule:
-            self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
-                               self._policy.due_at(start, self._policy.mediator_rule), consequence)
+            self._set_window_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
+                                      start, self._policy.mediator_rule, consequence)
+
+    def _set_window_deadline(self, kind: DeadlineKind, role: Role, party_id: str, start: datetime,
+                             window: Window, consequence: str) -> None:
+        """A deadline `window` after `start`; one in working days remembers how it was counted."""
+        self._set_deadline(kind, role, party_id, self._policy.due_at(start, window), consequence,
+                           counted_from=start if window.is_working_days else None, working_days=window.working_days)
 
     def _set_deadline(self, kind: DeadlineKind, role: Role, party_id: str, due_at: datetime,
-                      consequence: str) -> None:
+                      consequence: str, *, counted_from: datetime | None = None,
+                      working_days: int | None = None) -> None:
         """Open or replace a deadline; the clock re-plans, so a replaced timer is cancelled."""
         now = workflow.now()
+        previous = self._deadlines.get(kind)
+        if working_days is None and previous is not None and previous.due_at == due_at:
+            # Handed to someone else at the same due time: still counted as it was.
+            counted_from, working_days = previous.counted_from, previous.working_days
         self._deadlines[kind] = Deadline(
             kind=kind, role=role, party_id=party_id, set_at=now, due_at=due_at, consequence=consequence,
-            remind_at=self._policy.reminder_at(due_at, now),
+            remind_at=self._policy.reminder_at(due_at, now), counted_from=counted_from, working_days=working_days,
+            past_calendar_coverage=(counted_from is not None
+                                    and self._policy.calendar.counts_uncovered(counted_from, due_at)),
         )
         self._changes += 1
 

@@ -72,6 +72,12 @@ class Action(StrEnum):
     MEDIATOR_ORDER_ADVANCE = "mediator_order_advance"
 
 
+class PlatformAction(StrEnum):
+    """Operator actions on a case, each a Temporal Update of the same name."""
+
+    CALENDAR_UPDATE = "calendar_update"
+
+
 class DeadlineKind(StrEnum):
     SELLER_RESPONSE = "seller_response"
     BUYER_RESPONSE_AFTER_REFUSAL = "buyer_response_after_refusal"
@@ -298,6 +304,18 @@ class MediatorExtendDeadline(MediatorExtendDeadlineBase, Acting):
     pass
 
 
+class CalendarUpdate(Acting):
+    """Move an open case to ``policy``: its current policy with the calendar extended
+    (``Policy.check_calendar_update``)."""
+
+    policy: Policy
+
+    @property
+    def update_id(self) -> str:
+        """One update per case and policy version, sent by the API or the CLI."""
+        return f"calendar-update:{self.policy.version}"
+
+
 class MediatorHandOverBase(ActionBase):
     to_mediator_id: PartyId
     reason: Text
@@ -348,6 +366,13 @@ class Deadline(BaseModel):
     consequence: str
     remind_at: datetime | None = None
     reminded: bool = False
+    # Set for a deadline counted in working days on the policy's calendar: from when and
+    # how many, so a calendar update can count it again.
+    counted_from: datetime | None = None
+    working_days: int | None = None
+    # The count reached days the calendar's published arrangement does not cover yet:
+    # due_at may move when the next year's arrangement is loaded (README, Working-day calendar).
+    past_calendar_coverage: bool = False
 
 
 class DisputeEvent(BaseModel):
