@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ledger import AccountBalance, TransferView
 from money import Money
-from workflows.models import DisputeState, PartyId, ReasonCategory, RefundRequest
+from workflows.models import DisputeState, EvidenceSubmission, PartyId, ReasonCategory, RefundRequest
 
 
 class OrderBase(BaseModel):
@@ -60,3 +60,12 @@ class DisputeList(BaseModel):
 # The ledger's own read models are the public shape of accounts and transfers.
 AccountPublic = AccountBalance
 TransferPublic = TransferView
+
+
+class EvidencePage(BaseModel):
+    """One page of a case's evidence submissions, oldest first, with their bodies."""
+
+    items: list[EvidenceSubmission]
+    total: int
+    offset: int
+    limit: int
