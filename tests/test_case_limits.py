@@ -1,7 +1,9 @@
 """A case stays bounded whatever its parties send: every limit is refused with a 422 naming it,
 nothing refused changes the case, and a case driven to every limit still closes normally."""
 
-from tests.support import BUYER, MEDIATOR, PLATFORM, SELLER, Stack
+from datetime import datetime, timedelta
+
+from tests.support import BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack
 
 
 def _limits(stack: Stack):
@@ -50,3 +52,104 @@ async def test_one_party_cannot_brick_a_case(stack: Stack) -> None:
     closed = await stack.wait_for_state(dispute_id, "SUCCESS")
     assert closed["refunded"] == {"amount": 4000, "currency": "CNY"}
     assert stack.money(order_id)["buyer_refunds"] == 4000
+
+
+NOAH = "dev-mediator-noah"
+
+
+def _set_limits(stack: Stack, **limits: int) -> None:
+    policy = stack.services.policy
+    stack.services.policy = policy.model_copy(update={"limits": policy.limits.model_copy(update=limits)})
+
+
+async def _refused(stack: Stack, dispute_id: str, action: str, token: str, body: dict, limit: str) -> dict:
+    """One past `limit`: a 422 problem naming it, and the case exactly as it was."""
+    before = await stack.dispute(dispute_id)
+    response = await stack.call("POST", f"/disputes/{dispute_id}/{action}", token, body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["limit"] == limit and f"limit {limit} = {problem['max']}" in problem["detail"], problem
+    assert await stack.dispute(dispute_id) == before
+    return problem
+
+
+def _evidence(text: str, attachments: int = 0, url_chars: int = 40) -> dict:
+    return {"text": text, "attachments": [{"url": (f"https://files.example/{text[:8]}/{i}/" + "u" * url_chars)[:url_chars]}
+                                          for i in range(attachments)]}
+
+
+async def test_a_case_driven_to_every_limit_still_closes_normally(stack: Stack) -> None:
+    _set_limits(stack, evidence_submissions_per_party=4, attachments_per_submission=2, evidence_text_chars=100,
+                attachment_url_chars=200, evidence_bytes_per_case=2_000, evidence_requests_per_party=1,
+                deadline_extensions=1, hand_overs=1, escalations=1)
+    order_id = await stack.register_order(amount=10_000)
+    dispute_id = (await stack.open_dispute(order_id, amount=10_000, kind="return_and_refund"))["dispute_id"]
+    await _refused(stack, dispute_id, "seller-refuse", SELLER,
+                   {"reason": "No", "evidence": _evidence("refusal", attachments=3)["attachments"]},
+                   "attachments_per_submission")
+    await stack.act(dispute_id, "seller-refuse", SELLER, {"reason": "Item left us in perfect condition"})
+    await stack.act(dispute_id, "buyer-escalate", BUYER, {"reason": "Seller ignores clear photos"})
+    await stack.act(dispute_id, "mediator-take", MEDIATOR)
+
+    # Evidence requests: one per party.
+    await stack.act(dispute_id, "mediator-request-evidence", MEDIATOR, {"party": "seller", "request": "Photos"})
+    await stack.act(dispute_id, "party-submit-evidence", SELLER, _evidence("seller 1"))
+    await _refused(stack, dispute_id, "mediator-request-evidence", MEDIATOR, {"party": "seller", "request": "More"},
+                   "evidence_requests_per_party")
+    # Deadline extensions: one per case.
+    requested = await stack.act(dispute_id, "mediator-request-evidence", MEDIATOR,
+                                {"party": "buyer", "request": "Video"})
+    due = datetime.fromisoformat(next(d for d in requested["deadlines"] if d["kind"] == "buyer_evidence")["due_at"])
+    await stack.act(dispute_id, "mediator-extend-deadline", MEDIATOR, {
+        "deadline": "buyer_evidence", "until": (due + timedelta(hours=1)).isoformat(), "reason": "Courier strike"})
+    await _refused(stack, dispute_id, "mediator-extend-deadline", MEDIATOR, {
+        "deadline": "buyer_evidence", "until": (due + timedelta(hours=2)).isoformat(), "reason": "Again"},
+        "deadline_extensions")
+
+    # Evidence submissions per party, and what one submission may carry.
+    for n in range(2, 5):
+        await stack.act(dispute_id, "party-submit-evidence", SELLER, _evidence(f"seller {n}"))
+    await _refused(stack, dispute_id, "party-submit-evidence", SELLER, _evidence("seller 5"),
+                   "evidence_submissions_per_party")
+    await _refused(stack, dispute_id, "party-submit-evidence", BUYER, _evidence("b" * 101), "evidence_text_chars")
+    await _refused(stack, dispute_id, "party-submit-evidence", BUYER, _evidence("buyer", attachments=3),
+                   "attachments_per_submission")
+    await _refused(stack, dispute_id, "party-submit-evidence", BUYER, _evidence("buyer", 1, url_chars=201),
+                   "attachment_url_chars")
+    # Evidence bytes per case: the largest accepted submissions until the total would pass it.
+    largest = [_evidence(f"buyer {n} " + "b" * 100, attachments=2, url_chars=200) for n in range(4)]
+    for n, body in enumerate(largest):
+        body["text"] = body["text"][:100]
+        response = await stack.call("POST", f"/disputes/{dispute_id}/party-submit-evidence", BUYER, body)
+        if response.status_code != 200:
+            break
+    assert n < 4 and response.status_code == 422, response.text
+    await _refused(stack, dispute_id, "party-submit-evidence", BUYER, largest[n], "evidence_bytes_per_case")
+
+    # The evidence bodies, a page at a time, for the parties and staff only.
+    view = await stack.dispute(dispute_id)
+    submitted = view["intervention"]["evidence"]
+    assert [e["text"] for e in submitted[:4]] == [f"seller {n}" for n in range(1, 5)]
+    assert all(e["evidence_id"] and e["size"] > 0 for e in submitted)
+    page = await stack.ok("GET", f"/disputes/{dispute_id}/evidence?offset=3&limit=2", BUYER)
+    assert page["total"] == len(submitted) and [e["seq"] for e in page["items"]] == [4, 5]
+    assert page["items"] == submitted[3:5]
+    assert (await stack.call("GET", f"/disputes/{dispute_id}/evidence", OTHER_BUYER)).status_code == 403
+
+    # Hand-overs: one per case.
+    await stack.act(dispute_id, "mediator-hand-over", MEDIATOR, {"to_mediator_id": "noah", "reason": "Leave"})
+    await _refused(stack, dispute_id, "mediator-hand-over", NOAH, {"to_mediator_id": "mia", "reason": "Back"},
+                   "hand_overs")
+    # Escalations: one per case, so the seller's report of the return closes nothing by itself.
+    await stack.act(dispute_id, "mediator-rule", NOAH, {"decision": "refund_after_return", "rationale": "Return it",
+                                                         "return_address": "Returns desk, 1 Warehouse Rd"})
+    await stack.act(dispute_id, "buyer-ship-return", BUYER, {"carrier": "SF", "tracking_number": "SF00112233"})
+    await _refused(stack, dispute_id, "seller-report-return-problem", SELLER,
+                   {"problem": "damaged", "description": "Dented"}, "escalations")
+
+    await stack.act(dispute_id, "seller-confirm-return", SELLER)
+    closed = await stack.wait_for_state(dispute_id, "SUCCESS")
+    assert closed["refunded"] == {"amount": 10_000, "currency": "CNY"}
+    assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 10_000,
+                                     "seller_released": 0}
