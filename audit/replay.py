@@ -28,7 +28,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, WorkflowReplayResult
 
 from audit import history as histories
-from config.temporal import DATA_CONVERTER, SearchAttributes
+from config.temporal import DATA_CONVERTER, SearchAttributes, cases_of
 from workflows.models import DisputeState, PartyId
 
 
@@ -91,7 +91,7 @@ class DisputeFilter(BaseModel):
     def query(self, workflow_type: str) -> str:
         # Every value is pattern-checked (PartyId, the state enum) or a formatted instant,
         # so none can break out of its quotes.
-        clauses = [f"WorkflowType = '{workflow_type}'"]
+        clauses = [cases_of(workflow_type)]
         for key, value in ((SearchAttributes.STATE, self.state), (SearchAttributes.BUYER, self.buyer_id),
                            (SearchAttributes.SELLER, self.seller_id)):
             if value is not None:

@@ -3,7 +3,11 @@ nothing refused changes the case, and a case driven to every limit still closes 
 
 from datetime import datetime, timedelta
 
-from tests.support import BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack
+from temporalio.api.enums.v1 import EventType
+
+from audit import history as histories
+from policy import Window
+from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack, eventually
 
 
 def _limits(stack: Stack):
@@ -153,3 +157,77 @@ async def test_a_case_driven_to_every_limit_still_closes_normally(stack: Stack) 
     assert closed["refunded"] == {"amount": 10_000, "currency": "CNY"}
     assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 10_000,
                                      "seller_released": 0}
+
+
+async def test_a_long_case_continues_as_new_and_keeps_everything(stack: Stack) -> None:
+    """A short history threshold forces continue-as-new: the timers, deadlines, keyed actions,
+    money and the audit tools carry on across the run boundary."""
+    _set_limits(stack, history_events_per_run=100)
+    stack.set_windows(evidence_response=Window.seconds(40), evidence_response_after_buyer=Window.seconds(40))
+    order_id, dispute_id = await _escalated(stack)
+    await stack.act(dispute_id, "mediator-take", MEDIATOR)
+    requested = await stack.act(dispute_id, "mediator-request-evidence", MEDIATOR,
+                                {"party": "seller", "request": "Dispatch photos"})
+    seller_due = next(d for d in requested["deadlines"] if d["kind"] == "seller_evidence")
+    rule_due = next(d for d in requested["deadlines"] if d["kind"] == "mediator_rule")
+    keyed = {"Idempotency-Key": "evidence-1"}
+    path = f"/disputes/{dispute_id}/party-submit-evidence"
+    first = await stack.ok("POST", path, BUYER, _evidence("buyer 1"), headers=keyed)
+
+    async def runs() -> list:
+        return await histories.fetch_runs(stack.services.temporal, dispute_id)
+
+    for n in range(2, 21):
+        if len(await runs()) > 1:
+            break
+        await stack.act(dispute_id, "party-submit-evidence", BUYER, _evidence(f"buyer {n}"))
+    chain = await eventually(lambda: _more_than_one(runs), what="a second run")
+    assert chain[0].events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+    view = await stack.dispute(dispute_id)
+    assert view["state"] == "PLATFORM_INTERVENING" and view["intervention"]["mediator_id"] == "mia"
+    assert next(d for d in view["deadlines"] if d["kind"] == "mediator_rule") == rule_due
+    assert next(d for d in view["deadlines"] if d["kind"] == "seller_evidence")["due_at"] <= seller_due["due_at"]
+    assert [e["seq"] for e in view["events"]] == list(range(view["events_total"] - len(view["events"]) + 1,
+                                                            view["events_total"] + 1))
+    # The keyed action of the first run, retried in the second: its answer again, nothing new.
+    again = await stack.ok("POST", path, BUYER, _evidence("buyer 1"), headers=keyed)
+    assert again["events_total"] == view["events_total"]
+    assert len(again["intervention"]["evidence"]) == len(view["intervention"]["evidence"])
+    assert again["intervention"]["evidence"][0] == first["intervention"]["evidence"][0]
+    # The seller's evidence timer, set in the first run, fires in the second.
+    missed = await eventually(lambda: _event(stack, dispute_id, "evidence_missed"), timeout=90,
+                              what="the seller's evidence deadline to lapse")
+    assert missed["timer"] == "seller_evidence"
+
+    await stack.act(dispute_id, "mediator-rule", MEDIATOR,
+                    {"decision": "partial_refund", "amount": {"amount": 4000, "currency": "CNY"},
+                     "rationale": "Defect shown on the evidence"})
+    closed = await stack.wait_for_state(dispute_id, "SUCCESS")
+    assert closed["refunded"] == {"amount": 4000, "currency": "CNY"}
+    assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 4000,
+                                     "seller_released": 6000}
+    listed = await stack.ok("GET", f"/disputes?order_id={order_id}", PLATFORM)
+    assert [d["state"] for d in listed["items"]] == ["SUCCESS"]
+
+    # Export, trail and replay cover every run.
+    chain = await runs()
+    exported = await stack.ok("GET", f"/audit/disputes/{dispute_id}/history", AUDITOR)
+    assert [len(run["events"]) for run in exported["runs"]] == [len(run.events) for run in chain]
+    trail = await stack.ok("GET", f"/audit/disputes/{dispute_id}/trail", AUDITOR)
+    assert trail["runs"] == [run.run_id for run in chain]
+    assert {e["run_id"] for e in trail["entries"]} == set(trail["runs"])
+    assert trail["opened_by"]["party_id"] == "alice" and "continued" in [e["category"] for e in trail["entries"]]
+    assert any(e["name"] == "mediator_rule" for e in trail["entries"] if e["run_id"] == chain[-1].run_id)
+    report = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": [dispute_id]})
+    assert report["ok"] and report["replayed"] == len(chain) >= 2, report
+
+
+async def _more_than_one(runs) -> list | None:
+    chain = await runs()
+    return chain if len(chain) > 1 else None
+
+
+async def _event(stack: Stack, dispute_id: str, kind: str) -> dict | None:
+    view = await stack.dispute(dispute_id)
+    return next((e for e in view["events"] if e["kind"] == kind), None)

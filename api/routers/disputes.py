@@ -11,7 +11,7 @@ from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, Tempo
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
-from config.temporal import SearchAttributes
+from config.temporal import SearchAttributes, cases_of
 from evidence import EvidenceBody, read_bodies, store
 from identity import Actor, Role
 from ledger import UnknownAccount, accounts
@@ -141,7 +141,7 @@ async def list_disputes(
     elif actor.role == Role.SELLER:
         seller_id = _own(actor, seller_id, "seller_id")
     # Every value is pattern-checked above, so quoting cannot be escaped.
-    clauses = [f"WorkflowType = '{DisputeWorkflow.__name__}'"]
+    clauses = [cases_of(DisputeWorkflow.__name__)]
     for key, value in ((SearchAttributes.STATE, state), (SearchAttributes.BUYER, buyer_id),
                        (SearchAttributes.SELLER, seller_id), (SearchAttributes.ORDER, order_id),
                        (SearchAttributes.CATEGORY, reason), (SearchAttributes.MEDIATOR, mediator_id)):

@@ -7,7 +7,7 @@ from api import dispute_calls
 from api.deps import TemporalDep, require_roles
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import DisputeList
-from config.temporal import SearchAttributes
+from config.temporal import SearchAttributes, cases_of
 from identity import Actor, Role
 from workflows.dispute import DisputeWorkflow
 from workflows.models import ReasonCategory
@@ -27,7 +27,7 @@ async def mediation_queue(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> DisputeList:
     """Cases awaiting a mediator, the most pressing SLA first."""
-    clauses = [f"WorkflowType = '{DisputeWorkflow.__name__}'", f"{SearchAttributes.AWAITING_MEDIATOR.name} = true"]
+    clauses = [cases_of(DisputeWorkflow.__name__), f"{SearchAttributes.AWAITING_MEDIATOR.name} = true"]
     if reason is not None:
         clauses.append(f"{SearchAttributes.CATEGORY.name} = '{reason.value}'")
     for key, value in ((SearchAttributes.URGENT, urgent), (SearchAttributes.NEEDS_SENIOR, needs_senior)):
