@@ -216,7 +216,7 @@ class CaseLimits(BaseModel):
     history_events_per_run: int = Field(default=2000, ge=100)
     # Completed action update ids carried into the next run, so a retried action still
     # finds its first outcome (Temporal de-duplicates update ids within one run only).
-    update_ids_carried: int = Field(default=500, ge=1)
+    update_ids_carried: int = Field(default=200, ge=1)
 
 
 class Policy(BaseModel):

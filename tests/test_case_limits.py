@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from temporalio.api.enums.v1 import EventType
 
 from audit import history as histories
+from ledger import accounts
 from policy import Window
 from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack, eventually
 
@@ -59,6 +60,7 @@ async def test_one_party_cannot_brick_a_case(stack: Stack) -> None:
 
 
 NOAH = "dev-mediator-noah"
+SENIOR = "dev-senior-sam"
 
 
 def _set_limits(stack: Stack, **limits: int) -> None:
@@ -231,3 +233,79 @@ async def _more_than_one(runs) -> list | None:
 async def _event(stack: Stack, dispute_id: str, kind: str) -> dict | None:
     view = await stack.dispute(dispute_id)
     return next((e for e in view["events"] if e["kind"] == kind), None)
+
+
+async def test_the_longest_case_the_policy_allows_stays_well_inside_temporals_limits(stack: Stack) -> None:
+    """Every repeatable action to its default limit, with the largest bodies accepted: each run's
+    history and every payload stay far below Temporal's limits (2 MiB per payload; 51,200 events
+    and 50 MiB per history, with warnings from 10,240 events and 10 MiB)."""
+    limits = stack.services.policy.limits
+    attachments = [{"url": (f"https://files.example/{i}/" + "a" * 2000)[:limits.attachment_url_chars]}
+                   for i in range(limits.attachments_per_submission)]
+    order_id = await stack.register_order(amount=10_000)
+    opened = await stack.ok("POST", "/disputes", BUYER, {
+        "order_id": order_id, "kind": "refund_only", "reason": "quality", "amount": {"amount": 10_000, "currency": "CNY"},
+        "description": "d" * 2000, "evidence": attachments}, status=201)
+    dispute_id = opened["dispute_id"]
+    request = {"kind": "refund_only", "reason": "quality", "amount": {"amount": 9_000, "currency": "CNY"},
+               "description": "r" * 2000, "evidence": attachments}
+    for _ in range(stack.services.policy.max_resubmissions):
+        await stack.act(dispute_id, "seller-refuse", SELLER, {"reason": "n" * 2000, "evidence": attachments})
+        await stack.act(dispute_id, "buyer-revise", BUYER, {"request": request})
+    await stack.act(dispute_id, "seller-refuse", SELLER, {"reason": "n" * 2000, "evidence": attachments})
+    await stack.act(dispute_id, "buyer-escalate", BUYER, {"reason": "e" * 2000, "evidence": attachments})
+    await stack.act(dispute_id, "mediator-take", MEDIATOR)
+
+    per_party = limits.evidence_submissions_per_party
+    size = limits.evidence_bytes_per_case // (2 * per_party) - 100  # JSON framing of each body
+    url_count = max(0, (size - limits.evidence_text_chars) // limits.attachment_url_chars)
+
+    def body(party: str, n: int) -> dict:
+        return {"text": (f"{party} {n} " + "t" * 2000)[:limits.evidence_text_chars],
+                "attachments": [{"url": (f"https://files.example/{party}/{n}/{i}/" + "a" * 2000)[
+                    :limits.attachment_url_chars]} for i in range(url_count)]}
+
+    extensions = 0
+    for n in range(per_party):
+        for party, token in (("buyer", BUYER), ("seller", SELLER)):
+            if n < limits.evidence_requests_per_party:
+                asked = await stack.act(dispute_id, "mediator-request-evidence", MEDIATOR,
+                                        {"party": party, "request": "q" * 2000})
+                due = next(d for d in asked["deadlines"] if d["kind"] == f"{party}_evidence")["due_at"]
+                for _ in range(limits.deadline_extensions // limits.evidence_requests_per_party // 2):
+                    due = (datetime.fromisoformat(due) + timedelta(hours=1)).isoformat()
+                    await stack.act(dispute_id, "mediator-extend-deadline", MEDIATOR,
+                                    {"deadline": f"{party}_evidence", "until": due, "reason": "x" * 2000})
+                    extensions += 1
+            await stack.act(dispute_id, "party-submit-evidence", token, body(party, n))
+    mediators = [("noah", NOAH), ("mia", MEDIATOR)]
+    current = MEDIATOR
+    for n in range(limits.hand_overs):
+        to, token = mediators[n % 2]
+        await stack.act(dispute_id, "mediator-hand-over", current, {"to_mediator_id": to, "reason": "h" * 2000})
+        current = token
+    await stack.act(dispute_id, "mediator-rule", current,
+                    {"decision": "partial_refund", "amount": {"amount": 4000, "currency": "CNY"}, "rationale": "w" * 2000})
+    await stack.act(dispute_id, "party-appeal", BUYER,
+                    {"reason": "a" * 2000, "new_information": "i" * 2000, "attachments": attachments})
+    await stack.act(dispute_id, "mediator-take", SENIOR)
+    view_bytes = len((await stack.call("GET", f"/disputes/{dispute_id}", PLATFORM)).content)
+    await stack.act(dispute_id, "mediator-rule", SENIOR,
+                    {"decision": "partial_refund", "amount": {"amount": 6000, "currency": "CNY"}, "rationale": "f" * 2000})
+    closed = await stack.wait_for_state(dispute_id, "SUCCESS")
+    assert closed["refunded"] == {"amount": 6000, "currency": "CNY"}
+    # The first ruling refunded 4000 and released 6000; the final one moves the 2000 difference.
+    assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 4000,
+                                     "seller_released": 6000}
+    adjustment = next(t for t in stack.services.ledger.transfers(dispute_id=dispute_id)
+                      if t.code == "appeal_adjustment")
+    assert (adjustment.debit_account_id, adjustment.credit_account_id, adjustment.amount) == (
+        accounts.seller("acme", "CNY"), accounts.buyer("alice", "CNY"), 2000)
+
+    runs = await histories.fetch_runs(stack.services.temporal, dispute_id)
+    measured = [(len(run.events), sum(e.ByteSize() for e in run.events), max(e.ByteSize() for e in run.events))
+                for run in runs]
+    print(f"\nlongest case: {len(runs)} runs, (events, bytes, largest event) per run {measured}; "
+          f"view {view_bytes} bytes with {closed['events_total']} events, {extensions} extensions")
+    assert all(events < 10_240 and size < 10 * 2**20 and largest < 512 * 1024 for events, size, largest in measured)
+    assert view_bytes < 512 * 1024
