@@ -144,6 +144,7 @@ class DisputeWorkflow:
         self._pending_effects: list[_Effect] = []
         # While the guarantee fund is paying, other actions wait: the payment may be refused.
         self._paying_advance = False
+        self._continue_as_new_refused = False
         # Completed actions by update id: of earlier runs (carried) and of this one.
         self._answered: dict[str, ActionResult] = {}
         carried = input.carried
@@ -213,24 +214,25 @@ class DisputeWorkflow:
         # A closed case lives on while an appeal window is open.
         while not self._state.is_terminal or self._deadlines:
             await self._tick()
-            if self._history_is_long() and workflow.patched(CONTINUE_AS_NEW_PATCH):
-                await self._continue_as_new(input)
+            if self._time_to_continue_as_new():
+                if workflow.patched(CONTINUE_AS_NEW_PATCH):
+                    workflow.continue_as_new(input.model_copy(update={"carried": self._carry()}))
+                self._continue_as_new_refused = True  # replaying a run recorded without it
         # The closing transition's settlement runs in whichever handler made it.
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._order_released:
             await self._release_order()
         return self._view()
 
-    def _history_is_long(self) -> bool:
+    def _time_to_continue_as_new(self) -> bool:
+        """The run's history is long and the case is quiet: no action, effect or payment under way."""
+        if self._continue_as_new_refused:
+            return False
         info = workflow.info()
-        return (info.get_current_history_length() >= self._limits.history_events_per_run
+        long = (info.get_current_history_length() >= self._limits.history_events_per_run
                 or info.is_continue_as_new_suggested())
-
-    async def _continue_as_new(self, input: DisputeInput) -> None:
-        """Hand the case to a fresh run at a quiet point: no action, effect or payment under way."""
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._pending_effects
-                                      and not self._effects_lock.locked())
-        workflow.continue_as_new(input.model_copy(update={"carried": self._carry()}))
+        return (long and workflow.all_handlers_finished() and not self._pending_effects
+                and not self._effects_lock.locked())
 
     async def _freeze_escrow(self, input: DisputeInput) -> None:
         async with self._effects_lock:
@@ -254,7 +256,7 @@ class DisputeWorkflow:
         seen = self._changes
         upcoming = self._next_wake()
         if upcoming is None:
-            await workflow.wait_condition(lambda: self._changes != seen)
+            await workflow.wait_condition(lambda: self._changes != seen or self._time_to_continue_as_new())
             return
         at, deadline, is_reminder = upcoming
         delay = at - workflow.now()
@@ -262,7 +264,7 @@ class DisputeWorkflow:
             what = "reminder before" if is_reminder else "deadline"
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen,
+                    lambda: self._changes != seen or self._time_to_continue_as_new(),
                     timeout=delay,
                     timeout_summary=f"{what} {deadline.kind.value}",
                 )
