@@ -90,6 +90,12 @@ async def test_a_case_driven_to_every_limit_still_closes_normally(stack: Stack) 
                 attachment_url_chars=200, evidence_bytes_per_case=2_000, evidence_requests_per_party=1,
                 deadline_extensions=1, hand_overs=1, escalations=1)
     order_id = await stack.register_order(amount=10_000)
+    too_many = await stack.call("POST", "/disputes", BUYER, {
+        "order_id": order_id, "kind": "return_and_refund", "reason": "quality",
+        "amount": {"amount": 10_000, "currency": "CNY"}, "description": "Leaks",
+        "evidence": _evidence("opening", attachments=3)["attachments"]})
+    assert too_many.status_code == 422 and too_many.json()["limit"] == "attachments_per_submission", too_many.text
+    assert (await stack.ok("GET", f"/disputes?order_id={order_id}", PLATFORM))["items"] == []
     dispute_id = (await stack.open_dispute(order_id, amount=10_000, kind="return_and_refund"))["dispute_id"]
     await _refused(stack, dispute_id, "seller-refuse", SELLER,
                    {"reason": "No", "evidence": _evidence("refusal", attachments=3)["attachments"]},

@@ -105,7 +105,8 @@ def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key:
         rules.check_request_fits_order(request, snapshot)
         rules.check_attachments(request.evidence, services.policy.limits)
     except ApplicationError as error:
-        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID)) from error
+        limit = error.details[0] if error.details else {}
+        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID), **limit) from error
     fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
     dispute_id = key and idempotency.recall(services.engine, actor, key, fingerprint)
     if not dispute_id:
