@@ -1,11 +1,16 @@
 """A case stays bounded whatever its parties send: every limit is refused with a 422 naming it,
 nothing refused changes the case, and a case driven to every limit still closes normally."""
 
+import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from temporalio.api.enums.v1 import EventType
 
 from audit import history as histories
+from devstack import cli
 from ledger import accounts
 from policy import Window
 from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack, eventually
@@ -167,7 +172,8 @@ async def test_a_case_driven_to_every_limit_still_closes_normally(stack: Stack) 
                                      "seller_released": 0}
 
 
-async def test_a_long_case_continues_as_new_and_keeps_everything(stack: Stack) -> None:
+async def test_a_long_case_continues_as_new_and_keeps_everything(
+        stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A short history threshold forces continue-as-new: the timers, deadlines, keyed actions,
     money and the audit tools carry on across the run boundary."""
     _set_limits(stack, history_events_per_run=100)
@@ -229,6 +235,17 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(stack: Stack) -
     assert any(e["name"] == "mediator_rule" for e in trail["entries"] if e["run_id"] == chain[-1].run_id)
     report = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": [dispute_id]})
     assert report["ok"] and report["replayed"] == len(chain) >= 2, report
+    # The CLI's export is read back by its trail and offline replay, every run.
+    connection = ["--address", stack.services.temporal.service_client.config.target_host,
+                  "--namespace", stack.services.temporal.namespace]
+    exported_file = tmp_path / f"{dispute_id}.json"
+    assert await asyncio.to_thread(cli.main, ["audit", "export", dispute_id, "-o", str(exported_file), *connection]) == 0
+    assert [len(run.events) for run in histories.read_runs(exported_file)] == [len(run.events) for run in chain]
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, ["audit", "trail", "--history", str(exported_file)]) == 0
+    assert ", ".join(run.run_id for run in chain) in capsys.readouterr().out
+    assert await asyncio.to_thread(cli.main, ["audit", "replay", "--histories", str(exported_file)]) == 0
+    assert f"{len(chain)} replayed" in capsys.readouterr().out
 
 
 async def _more_than_one(runs) -> list | None:
