@@ -402,7 +402,8 @@ class _Builder:
                     parts.append(f"because {resolution['reason']}")
             data = _without(view, "events") if view else {"result": result}
             if view and isinstance(view.get("events"), list):
-                data["events_recorded"] = len(view["events"])
+                # The view lists the newest events only; events_total (absent before) counts them all.
+                data["events_recorded"] = view.get("events_total") or len(view["events"])
             self.add(event, "closed", "; ".join(parts), actor=decided_by, data=data)
         else:
             self.add(event, "closed", f"Workflow {self.status.replace('_', ' ')}",
