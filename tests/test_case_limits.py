@@ -13,6 +13,7 @@ from audit import history as histories
 from devstack import cli
 from ledger import accounts
 from policy import Window
+from workflows.dispute import DisputeWorkflow
 from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, PLATFORM, SELLER, Stack, eventually
 
 
@@ -313,6 +314,8 @@ async def test_the_longest_case_the_policy_allows_stays_well_inside_temporals_li
                     {"reason": "a" * 2000, "new_information": "i" * 2000, "attachments": attachments})
     await stack.act(dispute_id, "mediator-take", SENIOR)
     view_bytes = len((await stack.call("GET", f"/disputes/{dispute_id}", PLATFORM)).content)
+    queried = await stack.services.temporal.get_workflow_handle(dispute_id).query(DisputeWorkflow.view)
+    query_bytes = len(queried.model_dump_json())
     await stack.act(dispute_id, "mediator-rule", SENIOR,
                     {"decision": "partial_refund", "amount": {"amount": 6000, "currency": "CNY"}, "rationale": "f" * 2000})
     closed = await stack.wait_for_state(dispute_id, "SUCCESS")
@@ -329,6 +332,7 @@ async def test_the_longest_case_the_policy_allows_stays_well_inside_temporals_li
     measured = [(len(run.events), sum(e.ByteSize() for e in run.events), max(e.ByteSize() for e in run.events))
                 for run in runs]
     print(f"\nlongest case: {len(runs)} runs, (events, bytes, largest event) per run {measured}; "
-          f"view {view_bytes} bytes with {closed['events_total']} events, {extensions} extensions")
+          f"view {view_bytes} bytes with every evidence body (query {query_bytes} bytes), "
+          f"{closed['events_total']} events, {extensions} extensions")
     assert all(events < 10_240 and size < 10 * 2**20 and largest < 512 * 1024 for events, size, largest in measured)
-    assert view_bytes < 512 * 1024
+    assert view_bytes < 512 * 1024 and query_bytes < 256 * 1024
