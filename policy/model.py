@@ -210,8 +210,10 @@ class CaseLimits(BaseModel):
     hand_overs: int = Field(default=10, ge=0)
     # Platform interventions: the buyer's escalation and the seller's return-problem reports.
     escalations: int = Field(default=3, ge=1)
-    # The dispute view lists the newest events only, with the total count.
+    # The dispute view lists the newest events only, with the total count; likewise the
+    # SLA breaches of a case no mediator takes, which recur for as long as it waits.
     events_in_view: int = Field(default=50, ge=1)
+    sla_breaches_listed: int = Field(default=20, ge=1)
     # A run whose history reaches this many events continues as new at its next quiet point.
     history_events_per_run: int = Field(default=2000, ge=100)
     # Completed action update ids carried into the next run, so a retried action still

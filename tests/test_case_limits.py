@@ -336,3 +336,20 @@ async def test_the_longest_case_the_policy_allows_stays_well_inside_temporals_li
           f"{closed['events_total']} events, {extensions} extensions")
     assert all(events < 10_240 and size < 10 * 2**20 and largest < 512 * 1024 for events, size, largest in measured)
     assert view_bytes < 512 * 1024 and query_bytes < 256 * 1024
+
+
+async def test_a_neglected_case_lists_only_its_newest_sla_breaches(stack: Stack) -> None:
+    """A case nobody takes breaches its take SLA again and again, for as long as it waits."""
+    _set_limits(stack, sla_breaches_listed=2)
+    stack.set_windows(mediator_take=Window.seconds(1))
+    _, dispute_id = await _escalated(stack)
+
+    async def breached_often() -> dict | None:
+        view = await stack.dispute(dispute_id)
+        return view if view["intervention"]["sla_breach_count"] >= 4 else None
+
+    view = await eventually(breached_often, timeout=60, what="four take SLA breaches")
+    assert view["intervention"]["sla_breaches"] == ["mediator_take", "mediator_take"]
+    assert view["intervention"]["flagged"] is True
+    last = [e for e in view["events"] if e["kind"] == "sla_breached"][-1]
+    assert last["details"]["breaches"] == view["intervention"]["sla_breach_count"]

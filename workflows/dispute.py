@@ -916,14 +916,15 @@ class DisputeWorkflow:
     def _breach_sla(self, deadline: Deadline) -> None:
         """A mediator SLA passed: flag the case and put it in the senior queue with fresh SLAs."""
         intervention = self._active_intervention()
-        intervention.sla_breaches.append(deadline.kind)
+        intervention.sla_breaches = [*intervention.sla_breaches, deadline.kind][-self._limits.sla_breaches_listed:]
+        intervention.sla_breach_count += 1
         intervention.needs_senior = True
         intervention.mediator_id = None
         # A missed take keeps the ruling SLA counted from escalation; a missed ruling gives
         # the senior a fresh one.
         self._plan_mediator_deadlines(workflow.now(), rule=deadline.kind == DeadlineKind.MEDIATOR_RULE)
         self._record("sla_breached", self._state, self._state, None, deadline.kind,
-                     {"due_at": deadline.due_at.isoformat(), "breaches": len(intervention.sla_breaches)})
+                     {"due_at": deadline.due_at.isoformat(), "breaches": intervention.sla_breach_count})
         self._upsert_search_attributes()
         self._notify_stage()
 

@@ -446,7 +446,10 @@ class Intervention(BaseModel):
     needs_senior: bool = False
     # The mediator of the appealed ruling, who may not hear the appeal.
     excluded_mediator_id: str | None = None
+    # The newest SLA breaches (a neglected case breaches again and again: the policy's
+    # limits.sla_breaches_listed), and how many there were in all.
     sla_breaches: list[DeadlineKind] = Field(default_factory=list)
+    sla_breach_count: int = 0
     evidence: list[EvidenceSubmission] = Field(default_factory=list)
     evidence_requests: list[EvidenceRequest] = Field(default_factory=list)
     rulings: list[Ruling] = Field(default_factory=list)
