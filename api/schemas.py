@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ledger import AccountBalance, TransferView
 from money import Money
-from workflows.models import DeadlineKind, DisputeState, PartyId, ReasonCategory, RefundRequest, UrgentConcern
+from workflows.models import (
+    DeadlineKind, DisputeState, EvidenceSubmission, PartyId, ReasonCategory, RefundRequest, UrgentConcern,
+)
 
 
 class OrderBase(BaseModel):
@@ -76,3 +78,12 @@ class MediationQueue(DisputeList):
 # The ledger's own read models are the public shape of accounts and transfers.
 AccountPublic = AccountBalance
 TransferPublic = TransferView
+
+
+class EvidencePage(BaseModel):
+    """One page of a case's evidence submissions, oldest first, with their bodies."""
+
+    items: list[EvidenceSubmission]
+    total: int
+    offset: int
+    limit: int

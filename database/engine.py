@@ -90,6 +90,7 @@ def create_schema(engine: Engine) -> None:
     # Importing a table module registers its tables on SQLModel.metadata.
     import api.idempotency  # noqa: F401
     import casebook.models  # noqa: F401
+    import evidence.store  # noqa: F401
     import ledger.models  # noqa: F401
     import notifications.models  # noqa: F401
     import orders.models  # noqa: F401

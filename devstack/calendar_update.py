@@ -40,8 +40,8 @@ async def update_open_cases(client: Client, task_queue: str, policy: Policy, act
         handle = client.get_workflow_handle(execution.id)
         update = CalendarUpdate(actor=actor, policy=policy)
         try:
-            view: DisputeView = await handle.execute_update(DisputeWorkflow.calendar_update, update,
-                                                            id=update.update_id)
+            await handle.execute_update(DisputeWorkflow.calendar_update, update, id=update.update_id)
+            view: DisputeView = await handle.query(DisputeWorkflow.view)
         except WorkflowUpdateFailedError as error:
             report.refused[execution.id] = getattr(error.cause, "message", str(error.cause))
             continue

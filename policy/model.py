@@ -18,7 +18,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Window", "WorkingCalendar", "Policy"]
+__all__ = ["Window", "WorkingCalendar", "CaseLimits", "Policy"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -231,6 +231,38 @@ class WorkingCalendar(BaseModel):
         return datetime.combine(day, time_of_day).astimezone(timezone.utc)
 
 
+class CaseLimits(BaseModel):
+    """How much one case may hold, so no sequence of accepted requests can outgrow Temporal's
+    limits (2 MiB per payload, 50 MiB / 51,200 events per history). Each is refused with a
+    422 naming it (README "Limits"); staying inside them, a case's state and answers stay
+    small and its history is continued as new before it grows long."""
+
+    model_config = _FROZEN
+
+    # party_submit_evidence: submissions per party, and what one may carry.
+    evidence_submissions_per_party: int = Field(default=20, ge=1)
+    attachments_per_submission: int = Field(default=10, ge=0, le=20)
+    evidence_text_chars: int = Field(default=2000, ge=1, le=2000)
+    attachment_url_chars: int = Field(default=2000, ge=1, le=2000)
+    # All evidence bodies of one case together (text and attachment references, as stored).
+    evidence_bytes_per_case: int = Field(default=256 * 1024, ge=1)
+    # Other actions that a case may repeat.
+    evidence_requests_per_party: int = Field(default=5, ge=1)
+    deadline_extensions: int = Field(default=10, ge=0)
+    hand_overs: int = Field(default=10, ge=0)
+    # Platform interventions: the buyer's escalation and the seller's return-problem reports.
+    escalations: int = Field(default=3, ge=1)
+    # The dispute view lists the newest events only, with the total count; likewise the
+    # SLA breaches of a case no mediator takes, which recur for as long as it waits.
+    events_in_view: int = Field(default=50, ge=1)
+    sla_breaches_listed: int = Field(default=20, ge=1)
+    # A run whose history reaches this many events continues as new at its next quiet point.
+    history_events_per_run: int = Field(default=2000, ge=100)
+    # Completed action update ids carried into the next run, so a retried action still
+    # finds its first outcome (Temporal de-duplicates update ids within one run only).
+    update_ids_carried: int = Field(default=200, ge=1)
+
+
 class Policy(BaseModel):
     """Every window and SLA of the dispute life cycle, versioned.
 
@@ -274,6 +306,9 @@ class Policy(BaseModel):
 
     # How many times a buyer may revise and re-submit a refused request.
     max_resubmissions: int = Field(default=3, ge=0)
+
+    # What one case may hold; see CaseLimits.
+    limits: CaseLimits = CaseLimits()
 
     # Reason categories that make a case urgent (mediator_take_urgent applies).
     urgent_reasons: tuple[str, ...] = ("safety", "personal_injury", "counterfeit")

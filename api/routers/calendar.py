@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import dispute_calls
 from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.routers.disputes import view_after_action
 from identity import Actor, Role
 from workflows.models import CalendarUpdate, DisputeView, PlatformAction
 
@@ -35,5 +36,6 @@ async def calendar_update(dispute_id: DisputeId, body: CalendarUpdateRequest, ac
                       f"This API runs policy {policy.version}, not {body.policy_version}; start it with "
                       "DISPUTEFLOW_POLICY set to that policy's file first.", type=problem_type("policy-not-loaded"))
     update = CalendarUpdate(actor=actor, policy=policy)
-    return await dispute_calls.act(services.temporal, dispute_id, PlatformAction.CALENDAR_UPDATE, update,
-                                   update_id=update.update_id)
+    await dispute_calls.act(services.temporal, dispute_id, PlatformAction.CALENDAR_UPDATE, update,
+                            update_id=update.update_id)
+    return await view_after_action(services, dispute_id)
