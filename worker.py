@@ -16,12 +16,15 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
+from casebook import Casebook
 from config.settings import get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
+from policy import load_policy
+from policy.coverage import log_calendar_coverage
 from workflows.dispute import DisputeWorkflow
 
 WORKFLOWS = [DisputeWorkflow]
@@ -29,12 +32,11 @@ WORKFLOWS = [DisputeWorkflow]
 log = logging.getLogger("disputeflow.worker")
 
 
-def build_worker(client: Client, task_queue: str, engine: Engine, channel_names: list[str],
-                 executor: ThreadPoolExecutor, ledger: Ledger | None = None,
-                 webhook_url: str | None = None) -> Worker:
+def build_worker(client: Client, task_queue: str, engine: Engine, executor: ThreadPoolExecutor,
+                 ledger: Ledger | None = None) -> Worker:
     ledger = ledger or Ledger(engine)
     orders = OrderService(engine, ledger)
-    notifications = NotificationService(engine, channels_from_names(channel_names, webhook_url=webhook_url))
+    notifications = NotificationService(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -42,7 +44,7 @@ def build_worker(client: Client, task_queue: str, engine: Engine, channel_names:
         activities=[
             *_activity_methods(LedgerActivities(ledger)),
             OrderActivities(orders).release_order,
-            NotificationActivities(notifications).notify,
+            NotificationActivities(notifications, Casebook(engine)).notify,
         ],
         activity_executor=executor,
     )
@@ -56,6 +58,8 @@ def _activity_methods(instance: object) -> list:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    # Cases run on the policy recorded at opening; this is the one new cases get.
+    log_calendar_coverage(load_policy(settings.policy), settings.calendar_warning_days, log)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
@@ -63,8 +67,7 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, engine, settings.notification_channels, executor,
-                              webhook_url=settings.notification_webhook_url)
+        worker = build_worker(client, settings.task_queue, engine, executor)
         async with worker:
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()

@@ -24,7 +24,7 @@ from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
-from workflows.models import Acting, Action, DisputeInput, DisputeState, DisputeView
+from workflows.models import Acting, Action, ActionResult, DisputeInput, DisputeState, DisputeView, PlatformAction
 
 # How long the API waits for a worker to answer before telling the client to retry.
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
@@ -36,7 +36,7 @@ _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Actio
 
 
 async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:
-    """Start the dispute and answer once its escrow is frozen (Update-with-Start)."""
+    """Start the dispute and answer, once its escrow is frozen (Update-with-Start), with its view."""
     order = dispute.order
     attributes = TypedSearchAttributes([
         SearchAttributePair(SearchAttributes.STATE, DisputeState.WAIT_SELLER_AGREE.value),
@@ -54,13 +54,14 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        return await client.execute_update_with_start_workflow(
+        await client.execute_update_with_start_workflow(
             DisputeWorkflow.opened, start_workflow_operation=start, rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
-        return await view(client, dispute.dispute_id)
+        pass
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         raise _no_answer() from error
+    return await view(client, dispute.dispute_id)
 
 
 async def exists(client: Client, dispute_id: str) -> bool:
@@ -81,13 +82,13 @@ async def view(client: Client, dispute_id: str) -> DisputeView:
         raise _rpc_problem(error, dispute_id) from error
 
 
-async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
-              update_id: str | None) -> DisputeView:
+async def act(client: Client, dispute_id: str, action: Action | PlatformAction, argument: Acting,
+              update_id: str | None) -> ActionResult:
     """Run an action as a Temporal Update; the same `update_id` again returns the first outcome."""
     handle = client.get_workflow_handle(dispute_id)
     try:
         return await handle.execute_update(
-            action.value, argument, id=update_id, result_type=DisputeView,
+            action.value, argument, id=update_id, result_type=ActionResult,
             rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:

@@ -1,5 +1,6 @@
 """The disputeflow HTTP API: `uvicorn api.main:app`."""
 
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -9,16 +10,20 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
 from api.problems import install_problem_handlers
-from api.routers import disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
+from api.routers import calendar, disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
 from api.routers.audit import router as audit_router
+from api.routers.notifications import router as notifications_router
 from api.services import Services
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
 from policy import load_policy
+from policy.coverage import log_calendar_coverage
+
+log = logging.getLogger("disputeflow.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
@@ -33,8 +38,7 @@ async def build_services(settings: Settings) -> Services:
         engine=engine,
         ledger=ledger_,
         orders=OrderService(engine, ledger_),
-        notifications=NotificationService(engine, channels_from_names(
-            settings.notification_channels, webhook_url=settings.notification_webhook_url)),
+        notifications=NotificationService(engine),
         policy=load_policy(settings.policy),
     )
 
@@ -46,6 +50,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is None:
             app.state.services = await build_services(get_settings())
+        running = app.state.services
+        log_calendar_coverage(running.policy, running.settings.calendar_warning_days, log)
         yield
 
     app = FastAPI(
@@ -70,9 +76,10 @@ def create_app(services: Services | None = None) -> FastAPI:
         return response
 
     for router in (health.router, orders.router, disputes.router, mediation.router, guarantee_fund.router,
-                   ledger.router, reconciliation.router):
+                   ledger.router, reconciliation.router, notifications_router):
         app.include_router(router)
     app.include_router(audit_router)
+    app.include_router(calendar.router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 

@@ -6,7 +6,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ledger import AccountBalance, TransferView
 from money import Money
-from workflows.models import DisputeState, PartyId, ReasonCategory, RefundRequest
+from workflows.models import (
+    DeadlineKind, DisputeState, EvidenceSubmission, PartyId, ReasonCategory, RefundRequest, UrgentConcern,
+)
 
 
 class OrderBase(BaseModel):
@@ -57,6 +59,31 @@ class DisputeList(BaseModel):
     count: int
 
 
+class QueuedCase(DisputeSummary):
+    next_deadline_kind: DeadlineKind | None = None
+    escalated_at: datetime | None = None
+    urgent_concern: UrgentConcern | None = None
+    requested: Money
+
+
+class MediationQueue(DisputeList):
+    """One page of the queue; `count` is this page's, `total` the whole queue's."""
+
+    items: list[QueuedCase]
+    total: int
+    # Pass as `cursor` for the next page; null on the last one.
+    next_cursor: str | None
+
+
 # The ledger's own read models are the public shape of accounts and transfers.
 AccountPublic = AccountBalance
 TransferPublic = TransferView
+
+
+class EvidencePage(BaseModel):
+    """One page of a case's evidence submissions, oldest first, with their bodies."""
+
+    items: list[EvidenceSubmission]
+    total: int
+    offset: int
+    limit: int

@@ -100,20 +100,23 @@ async def _fetch(args: argparse.Namespace):
 
     client = await _client(args)
     try:
-        return await history.fetch(client, args.dispute_id)
+        return await history.fetch_runs(client, args.dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
 
 
 async def _export(args: argparse.Namespace) -> int:
-    history = await _fetch(args)
-    if history is None:
+    from audit import history as histories
+
+    runs = await _fetch(args)
+    if runs is None:
         return EXIT_FAILED
-    text = history.to_json() + "\n"
+    text = histories.runs_to_json(runs) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"{args.dispute_id}: {len(history.events)} events written to {args.output}", file=sys.stderr)
+        print(f"{args.dispute_id}: {sum(len(run.events) for run in runs)} events in {len(runs)} "
+              f"{'run' if len(runs) == 1 else 'runs'} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -126,16 +129,16 @@ async def _trail(args: argparse.Namespace) -> int:
     if (args.dispute_id is None) == (args.history is None):
         raise _UsageError("give a DISPUTE_ID or --history FILE")
     if args.history is not None:
-        history = histories.read_file(args.history)
+        runs = histories.read_runs(args.history)
     else:
-        history = await _fetch(args)
-        if history is None:
+        runs = await _fetch(args)
+        if runs is None:
             return EXIT_FAILED
-    trail = build_trail(history, mechanics=args.mechanics)
+    trail = build_trail(runs, mechanics=args.mechanics)
     if args.json:
         print(trail.model_dump_json(indent=2))
         return EXIT_OK
-    print(f"Dispute {trail.dispute_id} (run {trail.run_id}): {trail.status}"
+    print(f"Dispute {trail.dispute_id} (run {', '.join(trail.runs) or trail.run_id}): {trail.status}"
           + (f", final state {trail.final_state}" if trail.final_state else ""))
     print(f"Opened {trail.opened_at:%Y-%m-%d %H:%M:%S} UTC by {trail.opened_by or '?'} under policy "
           f"{trail.policy_version or '?'}; {trail.event_count} history events")

@@ -1,5 +1,11 @@
 """A dispute's Temporal history: fetch it, and read or write it in the standard JSON format
-(the format of `temporal workflow show --output json` and the web UI's download)."""
+(the format of `temporal workflow show --output json` and the web UI's download).
+
+A long case continues as new, so its history is a chain of runs, oldest first. A case of one
+run is exported in the standard format; a chain as `{"runs": [{"runId": ..., "events": [...]},
+...]}`, each element a standard history of one run."""
+
+import json
 
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -29,6 +35,35 @@ async def fetch(client: Client, dispute_id: str, run_id: str | None = None) -> W
         raise
 
 
+async def fetch_runs(client: Client, dispute_id: str) -> list[WorkflowHistory]:
+    """Every run of a dispute, oldest first: each run's start names the run it continues."""
+    runs = [await fetch(client, dispute_id)]
+    while previous := _continued_from(runs[0]):
+        runs.insert(0, await fetch(client, dispute_id, run_id=previous))
+    return runs
+
+
+def _continued_from(history: WorkflowHistory) -> str | None:
+    first = history.events[0] if history.events else None
+    if first is None or first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        return None
+    return first.workflow_execution_started_event_attributes.continued_execution_run_id or None
+
+
+def runs_to_json(runs: list[WorkflowHistory]) -> str:
+    if len(runs) == 1:
+        return to_json(runs[0])
+    return json.dumps({"runs": [{"runId": run.run_id, **json.loads(to_json(run))} for run in runs]})
+
+
+def runs_from_json(data: str | bytes, workflow_id: str | None = None) -> list[WorkflowHistory]:
+    """The runs of an exported history: one for the standard format, each of a chain's."""
+    document = json.loads(data)
+    if isinstance(document, dict) and isinstance(document.get("runs"), list):
+        return [from_json({"events": run.get("events", [])}, workflow_id) for run in document["runs"]]
+    return [from_json(document, workflow_id)]
+
+
 def to_json(history: WorkflowHistory) -> str:
     """The standard JSON form: `{"events": [...]}` (the workflow id is not part of it)."""
     return history.to_json()
@@ -48,11 +83,19 @@ def from_json(data: str | bytes | dict[str, Any], workflow_id: str | None = None
 
 
 def read_file(path: Path) -> WorkflowHistory:
-    """An exported history file; its workflow id comes from its input, else its file name."""
-    history = from_json(path.read_text(encoding="utf-8"))
-    if not history.workflow_id:
-        history = WorkflowHistory(path.stem, history.events)
-    return history
+    """An exported history file of one run; its workflow id comes from its input, else its file name."""
+    runs = read_runs(path)
+    if len(runs) != 1:
+        raise ValueError(f"{path} holds {len(runs)} runs; read it with read_runs")
+    return runs[0]
+
+
+def read_runs(path: Path) -> list[WorkflowHistory]:
+    """The runs of an exported history file; their workflow id comes from the first run's
+    input, else the file name."""
+    runs = runs_from_json(path.read_text(encoding="utf-8"))
+    workflow_id = runs[0].workflow_id or path.stem
+    return [WorkflowHistory(workflow_id, run.events) for run in runs]
 
 
 def history_files(paths: Iterable[Path]) -> list[Path]:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,10 @@ from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
 from devstack.stack import temporal_binary
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
 from policy import Policy, Window, default_policy
+from policy.calendars import YearArrangement, extend_calendar
 from worker import build_worker
 
 PLATFORM = "dev-platform"
@@ -342,6 +343,30 @@ async def advance_recovered_from_seller(r: Recorder) -> str:
     return d
 
 
+async def calendar_update_recounts_ruling_sla(r: Recorder) -> str:
+    """A 30-working-day ruling SLA counted past the calendar's coverage; the platform moves the
+    case to a policy whose calendar adds the next year, which re-counts it; then the ruling."""
+    name = "calendar_update_recounts_ruling_sla"
+    windows = {"mediator_rule": Window.working(30), "appeal": APPEAL_LAPSES}
+    d = await _escalated(r, name, **windows)
+    recorded = r.base_policy.model_copy(update=windows)
+    calendar = recorded.calendar
+    year = calendar.covers_to.year + 1
+    # Illustrative, for the recording only, not the State Council's arrangement: the year's
+    # statutory days off and one bridging day after New Year's Day.
+    statutory = [d for d in calendar.provisional_holidays if d.year == year]
+    illustrative = YearArrangement(year=year, published=True, source="recording: illustrative arrangement",
+                                   holidays=[*statutory, calendar.next_working_day(date(year, 1, 1))])
+    extended = recorded.model_copy(update={"version": f"{recorded.version}+{year}",
+                                           "calendar": extend_calendar(calendar, illustrative)})
+    async with r._opening:  # services.policy is what the API runs; no case opens meanwhile
+        r.services.policy = extended
+        await r.act(d, "calendar-update", PLATFORM, {"policy_version": extended.version})
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "Defect proven"})
+    return d
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     seller_agrees_refund,
     partial_offer_accepted,
@@ -363,6 +388,7 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     advance_return_confirmed,
     advance_no_return_clawback,
     advance_recovered_from_seller,
+    calendar_update_recounts_ruling_sla,
 )}
 
 
@@ -385,9 +411,9 @@ async def record(out_dir: Path, names: list[str]) -> list[Path]:
             services = Services(
                 settings=Settings(task_queue=task_queue, database_url=str(engine.url)),
                 temporal=env.client, engine=engine, ledger=ledger, orders=OrderService(engine, ledger),
-                notifications=NotificationService(engine, channels_from_names([])), policy=base,
+                notifications=NotificationService(engine), policy=base,
             )
-            worker = build_worker(env.client, task_queue, engine, [], executor, ledger=ledger)
+            worker = build_worker(env.client, task_queue, engine, executor, ledger=ledger)
             transport = httpx.ASGITransport(app=create_app(services))
             async with worker, httpx.AsyncClient(transport=transport, base_url="http://record.local") as http:
                 recorder = Recorder(services=services, http=http, base_policy=base)

@@ -28,7 +28,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, WorkflowReplayResult
 
 from audit import history as histories
-from config.temporal import DATA_CONVERTER, SearchAttributes
+from config.temporal import DATA_CONVERTER, SearchAttributes, cases_of
 from workflows.models import DisputeState, PartyId
 
 
@@ -91,7 +91,7 @@ class DisputeFilter(BaseModel):
     def query(self, workflow_type: str) -> str:
         # Every value is pattern-checked (PartyId, the state enum) or a formatted instant,
         # so none can break out of its quotes.
-        clauses = [f"WorkflowType = '{workflow_type}'"]
+        clauses = [cases_of(workflow_type)]
         for key, value in ((SearchAttributes.STATE, self.state), (SearchAttributes.BUYER, self.buyer_id),
                            (SearchAttributes.SELLER, self.seller_id)):
             if value is not None:
@@ -248,8 +248,9 @@ async def matching(client: Client, dispute_filter: DisputeFilter, workflow_type_
 
 
 async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int = 8) -> AsyncIterator[Source]:
-    """Histories fetched from the server, a few ahead of the replay, in the given order."""
-    pending: list[tuple[str, asyncio.Task[WorkflowHistory]]] = []
+    """Histories fetched from the server, a few ahead of the replay, in the given order; every
+    run of a case that continued as new."""
+    pending: list[tuple[str, asyncio.Task[list[WorkflowHistory]]]] = []
     ids = iter(dispute_ids)
     try:
         while True:
@@ -257,14 +258,17 @@ async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int 
                 dispute_id = next(ids, None)
                 if dispute_id is None:
                     break
-                pending.append((dispute_id, asyncio.create_task(histories.fetch(client, dispute_id))))
+                pending.append((dispute_id, asyncio.create_task(histories.fetch_runs(client, dispute_id))))
             if not pending:
                 return
             dispute_id, task = pending.pop(0)
             try:
-                yield await task
+                runs = await task
             except histories.DisputeNotFound as error:
                 yield ReplayOutcome(dispute_id=dispute_id, status=ReplayStatus.NOT_FOUND, reason=str(error))
+                continue
+            for run in runs:
+                yield run
     finally:
         for _, task in pending:
             task.cancel()
@@ -274,9 +278,10 @@ async def from_files(paths: Iterable[Path]) -> AsyncIterator[Source]:
     """Exported history files (see audit.history.read_file)."""
     for path in paths:
         try:
-            loaded = histories.read_file(path)
+            runs = histories.read_runs(path)
         except (OSError, ValueError) as error:
             yield ReplayOutcome(dispute_id=path.stem, status=ReplayStatus.FAILED, source=str(path),
                                 reason=f"cannot read {path}: {error}")
             continue
-        yield FromFile(loaded, str(path))
+        for run in runs:
+            yield FromFile(run, str(path))

@@ -18,7 +18,7 @@ names `LedgerActivities` defines, whatever new ones it grows.
 """
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +87,8 @@ class TrailEntry(BaseModel):
     notification_ids: list[str] = Field(default_factory=list)
     transfer_ids: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    # The run the event belongs to: event ids count from 1 in each run of a continued case.
+    run_id: str | None = None
 
 
 class Trail(BaseModel):
@@ -105,10 +107,23 @@ class Trail(BaseModel):
     notification_ids: list[str]
     transfer_ids: list[str]
     entries: list[TrailEntry]
+    # Every run of the case, oldest first (more than one once it continued as new).
+    runs: list[str] = Field(default_factory=list)
 
 
-def build_trail(history: WorkflowHistory, *, mechanics: bool = False) -> Trail:
-    return _Builder(history, mechanics).build()
+def build_trail(history: WorkflowHistory | Sequence[WorkflowHistory], *, mechanics: bool = False) -> Trail:
+    """The trail of one run, or of a whole case: all its runs, oldest first, as one."""
+    runs = [history] if isinstance(history, WorkflowHistory) else list(history)
+    trails = [_Builder(run, mechanics).build() for run in runs]
+    first, last = trails[0], trails[-1]
+    return last.model_copy(update={
+        "dispute_id": first.dispute_id, "policy_version": first.policy_version, "opened_by": first.opened_by,
+        "opened_at": first.opened_at, "event_count": sum(t.event_count for t in trails),
+        "notification_ids": [n for t in trails for n in t.notification_ids],
+        "transfer_ids": list(dict.fromkeys(i for t in trails for i in t.transfer_ids)),
+        "entries": [e.model_copy(update={"run_id": t.run_id}) for t in trails for e in t.entries],
+        "runs": [t.run_id for t in trails if t.run_id],
+    })
 
 
 # ---- decoding --------------------------------------------------------------------------
@@ -345,6 +360,16 @@ class _Builder:
         order = dispute.get("order") if isinstance(dispute.get("order"), dict) else {}
         for name, payload in attrs.search_attributes.indexed_fields.items():
             self.search_attributes[name] = decode_payload(payload)
+        carried = dispute.get("carried")
+        if isinstance(carried, dict):
+            text = (f"Dispute {self.dispute_id} continued as new from run {attrs.continued_execution_run_id}: "
+                    f"{carried.get('state')}, {carried.get('events_total')} events so far; "
+                    f"policy {self.policy_version or '?'}")
+            self.add(event, "continued", text, name=self.workflow_type, data={
+                "dispute_id": self.dispute_id, "continued_from": attrs.continued_execution_run_id,
+                "state": carried.get("state"), "events_total": carried.get("events_total"),
+                "policy_version": self.policy_version})
+            return
         what = ", ".join(str(v) for v in (request.get("kind"), request.get("reason")) if v)
         text = (f"Dispute {self.dispute_id} opened by {self.opened_by or 'an unknown actor'} on order "
                 f"{order.get('order_id', '?')} (buyer {order.get('buyer_id', '?')}, seller "
@@ -377,7 +402,8 @@ class _Builder:
                     parts.append(f"because {resolution['reason']}")
             data = _without(view, "events") if view else {"result": result}
             if view and isinstance(view.get("events"), list):
-                data["events_recorded"] = len(view["events"])
+                # The view lists the newest events only; events_total (absent before) counts them all.
+                data["events_recorded"] = view.get("events_total") or len(view["events"])
             self.add(event, "closed", "; ".join(parts), actor=decided_by, data=data)
         else:
             self.add(event, "closed", f"Workflow {self.status.replace('_', ' ')}",

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from identity import Role
@@ -38,12 +38,25 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.data/disputeflow.db"
     # "default" (domain defaults), "demo" (windows of seconds) or a path to a policy JSON file.
     policy: str = "default"
+    # /healthz and the start-up logs warn when the policy's calendar has fewer days left.
+    calendar_warning_days: int = Field(default=60, ge=0)
     tokens: dict[str, TokenGrant] = DEVELOPMENT_TOKENS
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Channels the notification activity delivers through besides the outbox: "log", "webhook".
+    # Channels the dispatcher delivers outbox messages to: "log", "webhook". The worker only
+    # writes the outbox and needs none of these.
     notification_channels: list[str] = ["log"]
     notification_webhook_url: str | None = None
+    # A failed delivery is retried after 5 s, then twice as long each time up to 15 min; the
+    # 12th failure (about an hour of outage) dead-letters the message for an operator.
+    notification_max_attempts: int = Field(default=12, ge=1, le=100)
+    notification_retry_first_seconds: float = Field(default=5.0, gt=0)
+    notification_retry_max_seconds: float = Field(default=900.0, gt=0)
+    # How often an idle dispatcher looks for due messages.
+    notification_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a dispatcher holds a message it is delivering before another may take it
+    # over; well above the webhook's 10 s timeout, so a slow delivery is never doubled.
+    notification_lease_seconds: float = Field(default=120.0, gt=0)
 
 
 @lru_cache

@@ -41,3 +41,9 @@ def dev_server_search_attribute_flags() -> list[str]:
 
 async def connect(address: str, namespace: str) -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+
+
+def cases_of(workflow_type: str) -> str:
+    """The visibility query of every case of `workflow_type`: its newest run only, since a
+    case that continued as new is listed once per run."""
+    return f"WorkflowType = '{workflow_type}' AND ExecutionStatus != 'ContinuedAsNew'"

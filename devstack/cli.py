@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from audit import commands as audit_commands
-from devstack import stack
+from casebook import cli as casebook_command
+from devstack import calendar_update, stack
+from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
 
@@ -18,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
+    casebook_command.add_parser(commands)
+    notification_commands.add_parsers(commands)
+    calendar_update.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -25,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         return audit_commands.run(args)
     if args.command == "reconcile":
         return reconcile_command.run(args)
+    if args.command == "casebook":
+        return casebook_command.run(args)
+    if args.command in ("dispatch", "notifications"):
+        return notification_commands.run(args)
+    if args.command == "calendar-update":
+        return calendar_update.run(args)
     return 2
 
 

@@ -1,8 +1,9 @@
 """`disputeflow up`: the whole system on one machine, on embedded defaults.
 
 Starts the Temporal dev server from the venv (state kept in .data/temporal.db, web UI
-on :8233), then the worker and the API, and stops them all on Ctrl-C. If one of them
-dies, the others are stopped too, so a half-running stack never lingers.
+on :8233), then the worker, the notification dispatcher and the API, and stops them all
+on Ctrl-C. If one of them dies, the others are stopped too, so a half-running stack never
+lingers.
 """
 
 import os
@@ -83,12 +84,14 @@ def up(data_dir: Path, ui_port: int) -> int:
         ])
         wait_for_port(host, int(port), server)
         start("worker", [sys.executable, "-m", "worker"])
+        start("notification dispatcher", [sys.executable, "-m", "notifications.dispatcher"])
         api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app",
                             "--host", settings.api_host, "--port", str(settings.api_port)])
         wait_for_port(settings.api_host, settings.api_port, api)
         print(
             f"\n[disputeflow] up: API http://{settings.api_host}:{settings.api_port}/docs  "
-            f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}\n"
+            f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}  "
+            f"notification channels {', '.join(settings.notification_channels) or 'none'}\n"
             "[disputeflow] Ctrl-C stops everything.",
             flush=True,
         )

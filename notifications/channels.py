@@ -1,4 +1,4 @@
-"""Delivery channels. The outbox row is the in-app channel; others are pluggable."""
+"""External delivery channels, used by the dispatcher. The outbox row is the in-app channel."""
 
 import logging
 from typing import Protocol
@@ -10,11 +10,16 @@ from notifications.models import OutboxMessage
 log = logging.getLogger("disputeflow.notifications")
 
 
+class DeliveryFailed(Exception):
+    """A channel could not deliver; the text is kept as the message's `last_error`, so it
+    names what failed (status, error type) and never the message's content or the URL."""
+
+
 class Channel(Protocol):
     name: str
 
     def deliver(self, message: OutboxMessage) -> None:
-        """Deliver or raise; the activity retries, and `message.id` lets a gateway dedupe."""
+        """Deliver or raise DeliveryFailed; the dispatcher retries, and `message.id` lets a gateway dedupe."""
 
 
 class LogChannel:
@@ -38,14 +43,18 @@ class WebhookChannel:
 
     def __init__(self, url: str, timeout: float = 10.0):
         self._url = url
-        self._timeout = timeout
+        # One client for the dispatcher's life: kept-alive connections, one TLS context.
+        self._client = httpx.Client(timeout=timeout)
 
     def deliver(self, message: OutboxMessage) -> None:
         body = message.model_dump(mode="json", include={
             "id", "dispute_id", "recipient_role", "recipient_id", "kind", "subject", "data", "created_at"})
-        response = httpx.post(self._url, json=body, headers={"Idempotency-Key": message.id}, timeout=self._timeout)
-        # Any failure raises, the activity retries, and only undelivered channels are tried again.
-        response.raise_for_status()
+        try:
+            response = self._client.post(self._url, json=body, headers={"Idempotency-Key": message.id})
+        except httpx.TransportError as error:
+            raise DeliveryFailed(f"unreachable: {type(error).__name__}: {error}") from error
+        if not response.is_success:
+            raise DeliveryFailed(f"answered HTTP {response.status_code}")
 
 
 def channels_from_names(names: list[str], *, webhook_url: str | None = None) -> list[Channel]:

@@ -1,38 +1,44 @@
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from notifications.channels import Channel
-from notifications.models import OutboxMessage
+from notifications.models import DeliveryStatus, OutboxMessage, utcnow
+
+
+class UnknownNotification(LookupError):
+    pass
+
+
+class NotDeadLettered(Exception):
+    def __init__(self, message: OutboxMessage):
+        super().__init__(f"notification {message.id} is {message.status}, not dead-lettered: nothing to re-send")
+        self.status = message.status
 
 
 class NotificationService:
-    def __init__(self, engine: Engine, channels: list[Channel]):
-        self._engine = engine
-        self._channels = channels
+    """The outbox: written by the notify activity, read by parties and operators. Delivery to
+    external channels is the dispatcher's (notifications.dispatcher)."""
 
-    def send(self, message: OutboxMessage) -> OutboxMessage:
-        """Write the message to the outbox once, then deliver it to every channel not yet done."""
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def enqueue(self, message: OutboxMessage) -> None:
+        """Write the message to the outbox once; the dispatcher delivers it from there."""
         with Session(self._engine) as session:
-            stored = session.get(OutboxMessage, message.id)
-            if stored is None:
-                session.add(message)
-                try:
-                    session.commit()
-                except IntegrityError:  # a concurrent retry wrote it first
-                    session.rollback()
-                stored = session.get(OutboxMessage, message.id)
-            assert stored is not None
-            delivered = list(stored.delivered)
-            for channel in self._channels:
-                if channel.name not in delivered:
-                    channel.deliver(stored)
-                    delivered.append(channel.name)
-                    stored.delivered = delivered
-                    session.add(stored)
-                    session.commit()
-            session.refresh(stored)
-            return stored
+            if session.get(OutboxMessage, message.id) is not None:
+                return  # a retried activity: the message is already on its way
+            session.add(message)
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent retry wrote it first
+                session.rollback()
+
+    def get(self, message_id: str) -> OutboxMessage:
+        with Session(self._engine) as session:
+            message = session.get(OutboxMessage, message_id)
+        if message is None:
+            raise UnknownNotification(f"there is no notification {message_id}")
+        return message
 
     def for_party(self, recipient_id: str, dispute_id: str | None = None) -> list[OutboxMessage]:
         with Session(self._engine) as session:
@@ -45,3 +51,28 @@ class NotificationService:
         with Session(self._engine) as session:
             query = select(OutboxMessage).where(OutboxMessage.dispute_id == dispute_id)
             return list(session.exec(query.order_by(OutboxMessage.created_at, OutboxMessage.id)))
+
+    def dead_letters(self, *, limit: int, offset: int = 0) -> tuple[list[OutboxMessage], int]:
+        """One page of the dead-lettered messages, oldest first, and how many there are in all."""
+        dead = OutboxMessage.status == DeliveryStatus.DEAD
+        with Session(self._engine) as session:
+            page = session.exec(select(OutboxMessage).where(dead)
+                                .order_by(OutboxMessage.created_at, OutboxMessage.id).offset(offset).limit(limit))
+            total = session.exec(select(func.count()).select_from(OutboxMessage).where(dead)).one()
+            return list(page), total
+
+    def resend(self, message_id: str) -> OutboxMessage:
+        """Give a dead-lettered message a fresh set of attempts, due now. Only dead messages:
+        a pending one is already being retried and a delivered one was received."""
+        with Session(self._engine) as session:
+            requeued = session.exec(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.status == DeliveryStatus.DEAD)
+                .values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=utcnow(),
+                        lease_owner=None, lease_until=None)
+            )
+            session.commit()
+        message = self.get(message_id)
+        if requeued.rowcount != 1:
+            raise NotDeadLettered(message)
+        return message

@@ -6,7 +6,7 @@ deterministic, safe for workflow code. ``policy.presets`` builds policies from
 packaged data or files, for the API, worker and CLI.
 """
 
-from policy.model import Policy, Window, WorkingCalendar
+from policy.model import CaseLimits, Policy, Window, WorkingCalendar
 from policy.presets import (
     DEFAULT_VERSION,
     DEMO_VERSION,
@@ -18,6 +18,7 @@ from policy.presets import (
 from policy.calendars import load_calendar
 
 __all__ = [
+    "CaseLimits",
     "Policy",
     "Window",
     "WorkingCalendar",

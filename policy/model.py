@@ -18,7 +18,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Window", "WorkingCalendar", "Policy"]
+__all__ = ["Window", "WorkingCalendar", "CaseLimits", "Policy"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -83,10 +83,15 @@ class WorkingCalendar(BaseModel):
       Saturday and Sunday ``(6, 7)``.
     - ``holidays`` are days off that would otherwise be working days.
     - ``make_up_workdays`` (调休) are weekend days that are working days.
-    - ``covers_from``..``covers_to`` (inclusive) is the range the holiday data is known
-      for. Outside it only ``weekend`` applies (every other day is a working day), so a
-      date beyond the data never crashes; it just ignores holidays nobody has published
-      yet.
+    - ``covers_from``..``covers_to`` (inclusive) is the range the published arrangement
+      (放假安排 with its 调休) is known for.
+    - ``provisional_holidays`` are days off after ``covers_to`` known before the
+      arrangement is published: the statutory holidays (全国年节及纪念日放假办法) that
+      fall on a weekday. They are off whatever the arrangement says, but it may add more
+      days off and make-up workdays, so a count reaching past ``covers_to`` is provisional
+      (``counts_uncovered``) and is marked as such on the deadlines it sets.
+    - Elsewhere outside coverage only ``weekend`` applies: a date beyond the data never
+      crashes.
     """
 
     model_config = _FROZEN
@@ -98,6 +103,7 @@ class WorkingCalendar(BaseModel):
     make_up_workdays: tuple[date, ...] = ()
     covers_from: date
     covers_to: date
+    provisional_holidays: tuple[date, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -121,6 +127,9 @@ class WorkingCalendar(BaseModel):
                 f"dates outside covers_from..covers_to ({self.covers_from}..{self.covers_to}) "
                 f"would be ignored: {outside}"
             )
+        covered = sorted(d for d in self.provisional_holidays if d <= self.covers_to)
+        if covered:
+            raise ValueError(f"provisional holidays must come after covers_to {self.covers_to}: {covered}")
         return self
 
     @property
@@ -146,7 +155,40 @@ class WorkingCalendar(BaseModel):
                 return True
             if d in self.holidays:
                 return False
+        elif d in self.provisional_holidays:
+            return False
         return d.isoweekday() not in self.weekend
+
+    def counts_uncovered(self, start: datetime, end: datetime) -> bool:
+        """Whether counting working days from ``start`` to ``end`` reaches a day outside
+        the published coverage, where the count may still change."""
+        return not (self.covers(self.local_date(start)) and self.covers(self.local_date(end)))
+
+    def days_covered_after(self, today: date) -> int:
+        """How many days after ``today`` the published arrangement still covers (negative
+        once ``covers_to`` has passed): the figure to alert on before coverage runs out."""
+        return (self.covers_to - today).days
+
+    def check_extension(self, new: WorkingCalendar) -> None:
+        """Raise ``ValueError`` unless ``new`` is this calendar covering more: the same
+        rules and published days where this one is published, and a later ``covers_to``.
+        Only then can a case counted on this calendar move to ``new`` without re-counting
+        anything already covered."""
+        same = ("name", "utc_offset", "weekend")
+        changed = [name for name in same if getattr(self, name) != getattr(new, name)]
+        if changed:
+            raise ValueError(f"the new calendar changes {', '.join(changed)}; only coverage may grow")
+        if new.covers_from > self.covers_from or new.covers_to <= self.covers_to:
+            raise ValueError(
+                f"the new calendar covers {new.covers_from}..{new.covers_to}, which does not extend "
+                f"{self.covers_from}..{self.covers_to}"
+            )
+        for name in ("holidays", "make_up_workdays"):
+            mine = set(getattr(self, name))
+            theirs = {d for d in getattr(new, name) if self.covers(d)}
+            if mine != theirs:
+                diff = sorted(mine ^ theirs)
+                raise ValueError(f"the new calendar changes published {name.replace('_', ' ')}: {diff}")
 
     def local_date(self, instant: datetime) -> date:
         """The calendar date of ``instant`` in this calendar's local time."""
@@ -187,6 +229,38 @@ class WorkingCalendar(BaseModel):
         for _ in range(n):
             day = self.next_working_day(day)
         return datetime.combine(day, time_of_day).astimezone(timezone.utc)
+
+
+class CaseLimits(BaseModel):
+    """How much one case may hold, so no sequence of accepted requests can outgrow Temporal's
+    limits (2 MiB per payload, 50 MiB / 51,200 events per history). Each is refused with a
+    422 naming it (README "Limits"); staying inside them, a case's state and answers stay
+    small and its history is continued as new before it grows long."""
+
+    model_config = _FROZEN
+
+    # party_submit_evidence: submissions per party, and what one may carry.
+    evidence_submissions_per_party: int = Field(default=20, ge=1)
+    attachments_per_submission: int = Field(default=10, ge=0, le=20)
+    evidence_text_chars: int = Field(default=2000, ge=1, le=2000)
+    attachment_url_chars: int = Field(default=2000, ge=1, le=2000)
+    # All evidence bodies of one case together (text and attachment references, as stored).
+    evidence_bytes_per_case: int = Field(default=256 * 1024, ge=1)
+    # Other actions that a case may repeat.
+    evidence_requests_per_party: int = Field(default=5, ge=1)
+    deadline_extensions: int = Field(default=10, ge=0)
+    hand_overs: int = Field(default=10, ge=0)
+    # Platform interventions: the buyer's escalation and the seller's return-problem reports.
+    escalations: int = Field(default=3, ge=1)
+    # The dispute view lists the newest events only, with the total count; likewise the
+    # SLA breaches of a case no mediator takes, which recur for as long as it waits.
+    events_in_view: int = Field(default=50, ge=1)
+    sla_breaches_listed: int = Field(default=20, ge=1)
+    # A run whose history reaches this many events continues as new at its next quiet point.
+    history_events_per_run: int = Field(default=2000, ge=100)
+    # Completed action update ids carried into the next run, so a retried action still
+    # finds its first outcome (Temporal de-duplicates update ids within one run only).
+    update_ids_carried: int = Field(default=200, ge=1)
 
 
 class Policy(BaseModel):
@@ -233,6 +307,9 @@ class Policy(BaseModel):
     # How many times a buyer may revise and re-submit a refused request.
     max_resubmissions: int = Field(default=3, ge=0)
 
+    # What one case may hold; see CaseLimits.
+    limits: CaseLimits = CaseLimits()
+
     # Reason categories that make a case urgent (mediator_take_urgent applies).
     urgent_reasons: tuple[str, ...] = ("safety", "personal_injury", "counterfeit")
 
@@ -256,6 +333,21 @@ class Policy(BaseModel):
             return self.calendar.add_working_days(start, window.working_days)
         assert window.duration is not None
         return (start + window.duration).astimezone(timezone.utc)
+
+    def check_calendar_update(self, new: Policy) -> None:
+        """Raise ``ValueError`` unless ``new`` is this policy under a new version with only
+        its calendar extended (``WorkingCalendar.check_extension``): what an open case may
+        switch to when the next year's arrangement is published."""
+        if new.version == self.version:
+            raise ValueError(f"the case already runs policy {self.version}; a calendar update needs a new version")
+        rest = {"version", "calendar"}
+        if self.model_dump(exclude=rest) != new.model_dump(exclude=rest):
+            changed = sorted(
+                name for name in Policy.model_fields
+                if name not in rest and getattr(self, name) != getattr(new, name)
+            )
+            raise ValueError(f"policy {new.version} changes {', '.join(changed)}, not only the calendar")
+        self.calendar.check_extension(new.calendar)
 
     def reminder_at(self, due: datetime, now: datetime) -> datetime | None:
         """When to remind about a deadline ``due``: ``reminder_before`` ahead of it.

@@ -19,8 +19,9 @@ from policy.model import Policy, Window
 
 __all__ = ["default_policy", "demo_policy", "load_policy", "PolicyLoadError", "DEFAULT_VERSION", "DEMO_VERSION"]
 
-DEFAULT_VERSION = "cn-2026.1"
-DEMO_VERSION = "demo-1"
+# A new version whenever the data changes: cn-2026.2 adds the 2027 statutory holidays.
+DEFAULT_VERSION = "cn-2026.2"
+DEMO_VERSION = "demo-2"
 
 
 class PolicyLoadError(ValueError):

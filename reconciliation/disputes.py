@@ -10,7 +10,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from config.temporal import SearchAttributes
+from config.temporal import SearchAttributes, cases_of
 from reconciliation.checks import DisputeStatus
 from workflows.dispute import DisputeWorkflow
 from workflows.models import DisputeState
@@ -30,7 +30,7 @@ async def load_dispute_statuses(client: Client) -> dict[str, DisputeStatus]:
     """
     statuses: dict[str, DisputeStatus] = {}
     in_appeal_window: list[tuple[str, str]] = []
-    async for execution in client.list_workflows(f"WorkflowType = '{DisputeWorkflow.__name__}'"):
+    async for execution in client.list_workflows(cases_of(DisputeWorkflow.__name__)):
         attrs = execution.typed_search_attributes
         settled = (execution.status == WorkflowExecutionStatus.COMPLETED
                    or attrs.get(SearchAttributes.SETTLEMENT) == "settled")

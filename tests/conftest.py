@@ -20,7 +20,7 @@ from database import create_schema, make_engine
 from devstack.stack import temporal_binary
 from identity import Role
 from ledger import Ledger
-from notifications import NotificationService, channels_from_names
+from notifications import NotificationService
 from orders import OrderService
 from policy import default_policy
 from tests.postgres import fresh_schema_engine, new_schema_name
@@ -94,7 +94,7 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
             engine=engine,
             ledger=ledger,
             orders=OrderService(engine, ledger),
-            notifications=NotificationService(engine, channels_from_names(["log"])),
+            notifications=NotificationService(engine),
             policy=default_policy(),
         )
         # A client sees an unhandled error as a 500, not as the server's exception.
@@ -102,7 +102,7 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
         async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
             stack = Stack(services=services, http=http, task_queue=task_queue,
                           make_worker=lambda ledger=ledger: build_worker(
-                              temporal_env.client, task_queue, engine, ["log"], activity_executor, ledger=ledger))
+                              temporal_env.client, task_queue, engine, activity_executor, ledger=ledger))
             await stack.start_worker()
             try:
                 yield stack

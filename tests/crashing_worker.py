@@ -46,7 +46,7 @@ async def main(address: str, namespace: str, task_queue: str, database_url: str,
     client = await connect(address, namespace)
     ledger = LedgerThatHangsAfterSettling(engine, dispute_id, Path(marker))
     executor = ThreadPoolExecutor(max_workers=4)
-    worker = build_worker(client, task_queue, engine, ["log"], executor, ledger=ledger)
+    worker = build_worker(client, task_queue, engine, executor, ledger=ledger)
     await worker.run()  # until SIGKILL
 
 

@@ -281,13 +281,14 @@ async def lapse(stack: Stack, dispute_id: str, view: dict) -> None:
     if not view["deadlines"]:
         return
     due = min(datetime.fromisoformat(d["due_at"]) for d in view["deadlines"]).timestamp()
-    seen = len(view["events"])
+    # The view lists the newest events only; events_total counts them all.
+    seen = view["events_total"]
 
     async def acted_on() -> dict | None:
         if time.time() <= due:
             return None
         now = await stack.dispute(dispute_id)
-        return now if len(now["events"]) > seen and settled(now) else None
+        return now if now["events_total"] > seen and settled(now) else None
 
     await eventually(acted_on, timeout=max(due - time.time(), 0) + 20, what=f"{dispute_id}'s deadline to lapse")
 

@@ -8,7 +8,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from identity import Actor, Role
 from ledger import accounts
 from policy import Window
-from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_SELLER, PLATFORM, SELLER, Stack, eventually
+from tests.support import ACTING_ROOM, AUDITOR, BUYER, MEDIATOR, OTHER_SELLER, PLATFORM, SELLER, Stack, eventually
 from workflows.models import Action, MediatorOrderAdvance
 
 
@@ -126,7 +126,7 @@ async def test_return_reported_not_received_and_mediator_agrees_claws_back(stack
 
 async def test_an_advance_paid_at_once_is_clawed_back_by_reversal(stack: Stack) -> None:
     stack.services.policy = stack.services.policy.model_copy(update={"advance_payment_two_phase": False})
-    stack.set_windows(buyer_return_shipment=Window.seconds(2))
+    stack.set_windows(buyer_return_shipment=Window.seconds(ACTING_ROOM))
     await _top_up(stack, 20_000, "CAD", "cad-1")
     order_id, dispute_id = await _intervening(stack, "CAD", paid=5_000)
     paid = await stack.act(dispute_id, "mediator-order-advance", MEDIATOR, _advance_body(5_000, "CAD"))

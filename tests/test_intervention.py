@@ -4,7 +4,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from policy import Window
-from tests.support import AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, SELLER, Stack, eventually
+from tests.support import ACTING_ROOM, AUDITOR, BUYER, MEDIATOR, OTHER_BUYER, SELLER, Stack, eventually
 
 MIA = MEDIATOR
 NOAH = "dev-mediator-noah"
@@ -187,7 +187,7 @@ async def test_an_overdue_evidence_request_is_recorded_and_the_case_proceeds(sta
 
 
 async def test_extending_a_deadline_replaces_its_timer(stack: Stack) -> None:
-    stack.set_windows(evidence_response=Window.seconds(3))
+    stack.set_windows(evidence_response=Window.seconds(ACTING_ROOM))
     _, dispute_id, _ = await _escalated(stack)
     await stack.act(dispute_id, "mediator-take", MIA)
     requested = await stack.act(dispute_id, "mediator-request-evidence", MIA, {"party": "buyer", "request": "x"})
@@ -272,7 +272,8 @@ async def test_seller_reports_a_bad_return_and_the_platform_intervenes(stack: St
 
 
 async def test_a_missed_take_sla_flags_the_case_for_a_senior(stack: Stack) -> None:
-    stack.set_windows(mediator_take=Window.seconds(2))
+    # The senior queue's take SLA lapses again at every window: room to look between breaches.
+    stack.set_windows(mediator_take=Window.seconds(ACTING_ROOM))
     _, dispute_id, _ = await _escalated(stack)
 
     async def breached():
@@ -296,7 +297,7 @@ async def test_a_missed_take_sla_flags_the_case_for_a_senior(stack: Stack) -> No
 
 
 async def test_a_missed_ruling_sla_returns_the_case_to_the_senior_queue(stack: Stack) -> None:
-    stack.set_windows(mediator_rule=Window.seconds(3))
+    stack.set_windows(mediator_rule=Window.seconds(ACTING_ROOM))
     _, dispute_id, _ = await _escalated(stack)
     await stack.act(dispute_id, "mediator-take", MIA)
 
@@ -352,7 +353,7 @@ async def _completed(handle) -> bool:
 
 
 async def test_an_unused_appeal_window_makes_the_ruling_final(stack: Stack) -> None:
-    stack.set_windows(appeal=Window.seconds(2))
+    stack.set_windows(appeal=Window.seconds(ACTING_ROOM))
     order_id, dispute_id, _ = await _escalated(stack)
     await stack.act(dispute_id, "mediator-take", MIA)
     ruled = await stack.act(dispute_id, "mediator-rule", MIA, {"decision": "full_refund", "rationale": "Proven"})

@@ -7,7 +7,7 @@ from temporalio.api.enums.v1 import EventType
 
 from ledger import Ledger, TransferRequest
 from policy import Window
-from tests.support import SELLER, Stack, eventually
+from tests.support import ACTING_ROOM, SELLER, Stack, eventually
 
 
 class LedgerThatLosesTheFirstReply(Ledger):
@@ -48,7 +48,7 @@ async def test_a_retried_ledger_activity_does_not_pay_twice(stack: Stack) -> Non
 
 
 async def test_a_timer_that_fires_while_no_worker_runs_is_honoured_once(stack: Stack) -> None:
-    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(2))
+    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(ACTING_ROOM))
     order_id = await stack.register_order(amount=8_000)
     opened = await stack.open_dispute(order_id, amount=8_000)
     dispute_id = opened["dispute_id"]

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from policy import Window
-from tests.support import BUYER, SELLER, Stack, eventually
+from tests.support import ACTING_ROOM, BUYER, SELLER, Stack, eventually
 
 
 def _timer_closure(view: dict) -> tuple:
@@ -67,8 +67,9 @@ async def test_unconfirmed_return_refunds_the_buyer(stack: Stack) -> None:
 
 
 async def test_reminder_goes_out_before_the_deadline(stack: Stack) -> None:
-    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(4))
-    stack.services.policy = stack.services.policy.model_copy(update={"reminder_before": timedelta(seconds=2)})
+    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(4 + ACTING_ROOM))
+    stack.services.policy = stack.services.policy.model_copy(
+        update={"reminder_before": timedelta(seconds=ACTING_ROOM)})
     order_id = await stack.register_order()
     dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
 
@@ -87,8 +88,9 @@ async def test_reminder_goes_out_before_the_deadline(stack: Stack) -> None:
 
 async def test_acting_replaces_the_running_timer(stack: Stack) -> None:
     """A refusal just before the seller window lapses cancels it; only the buyer's window remains."""
-    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(3),
-                      buyer_response_after_refusal=Window.seconds(4))
+    # The replaced seller timer would fire before the buyer's: only a cancelled one lets the buyer's decide.
+    stack.set_windows(seller_response_shipped_refund_only=Window.seconds(ACTING_ROOM),
+                      buyer_response_after_refusal=Window.seconds(ACTING_ROOM + 3))
     order_id = await stack.register_order(amount=5_000)
     dispute_id = (await stack.open_dispute(order_id, amount=5_000))["dispute_id"]
     await stack.act(dispute_id, "seller-refuse", SELLER, {"reason": "No"})

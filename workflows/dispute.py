@@ -6,6 +6,7 @@ side effects (money, notifications) then run in order under `_effects_lock`.
 """
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,11 +25,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.models import (
         Action,
+        ActionResult,
+        AnsweredUpdate,
+        CarriedCase,
+        CaseCounts,
         Advance,
         MediatorOrderAdvance,
         PayAdvance,
         AdjustAfterAppeal,
         Appeal,
+        CaseSnapshot,
         BuyerEscalate,
         EvidenceRef,
         EvidenceRequest,
@@ -49,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         BuyerRevise,
         BuyerShipReturn,
         BuyerWithdraw,
+        CalendarUpdate,
         Deadline,
         DeadlineKind,
         DisputeEvent,
@@ -58,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeView,
         FreezeEscrow,
         Notification,
+        PlatformAction,
         ReleaseOrder,
         Resolution,
         ReturnShipment,
@@ -98,10 +106,32 @@ class _AdjustAfterAppeal:
 _Effect = _Notify | _Settle | _AdjustAfterAppeal
 
 SETTLEMENT_PATCH = "settlement-search-attribute"
+CONTINUE_AS_NEW_PATCH = "continue-as-new"
 MEDIATOR_QUEUE = "mediator-queue"
 SENIOR_QUEUE = "senior-queue"
 _EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
 _APPEAL_DEADLINES = (DeadlineKind.BUYER_APPEAL, DeadlineKind.SELLER_APPEAL)
+
+
+def _once_across_runs(handler):
+    """An action retried with the update id of one a previous run answered gets that answer
+    again and changes nothing (Temporal de-duplicates update ids within one run only)."""
+
+    @functools.wraps(handler)
+    async def answer(self: "DisputeWorkflow", args):
+        earlier = self._answered_before()
+        return earlier if earlier is not None else await handler(self, args)
+
+    return answer
+
+
+def _validated_once_across_runs(validator):
+    @functools.wraps(validator)
+    def validate(self: "DisputeWorkflow", args) -> None:
+        if self._answered_before() is None:
+            validator(self, args)
+
+    return validate
 
 
 @workflow.defn
@@ -110,10 +140,25 @@ class DisputeWorkflow:
     def __init__(self, input: DisputeInput) -> None:
         self._input = input
         self._policy = input.policy
+        self._limits = input.policy.limits
+        # Bumped by every change the clock must re-plan for.
+        self._changes = 0
+        self._effects_lock = asyncio.Lock()
+        self._pending_effects: list[_Effect] = []
+        # While the guarantee fund is paying, other actions wait: the payment may be refused.
+        self._paying_advance = False
+        self._continue_as_new_refused = False
+        # Completed actions by update id: of earlier runs (carried) and of this one.
+        self._answered: dict[str, ActionResult] = {}
+        carried = input.carried
+        if carried is not None:
+            self._resume(carried)
+            return
         self._request = input.request
         self._state = S.WAIT_SELLER_AGREE
         self._opened_at = workflow.now()
         self._events: list[DisputeEvent] = []
+        self._events_total = 0
         self._deadlines: dict[DeadlineKind, Deadline] = {}
         self._escrow_frozen = 0
         self._escrow_checked = False
@@ -125,19 +170,74 @@ class DisputeWorkflow:
         self._resolution: Resolution | None = None
         self._intervention: Intervention | None = None
         self._advance: Advance | None = None
-        # While the guarantee fund is paying, other actions wait: the payment may be refused.
-        self._paying_advance = False
         self._order_released = False
-        # Bumped by every change the clock must re-plan for.
-        self._changes = 0
-        self._effects_lock = asyncio.Lock()
-        self._pending_effects: list[_Effect] = []
+        self._counts = CaseCounts()
         self._open()
+
+    def _resume(self, carried: CarriedCase) -> None:
+        """Take the case over from the run that continued as new; its escrow is already frozen."""
+        self._request = carried.request
+        self._state = carried.state
+        self._opened_at = carried.opened_at
+        self._events = list(carried.events)
+        self._events_total = carried.events_total
+        self._deadlines = {d.kind: d for d in carried.deadlines}
+        self._escrow_frozen = carried.escrow_frozen
+        self._escrow_checked = True
+        self._refunded = carried.refunded
+        self._offer = carried.offer
+        self._return_address = carried.return_address
+        self._return_shipment = carried.return_shipment
+        self._resubmissions = carried.resubmissions
+        self._resolution = carried.resolution
+        self._intervention = carried.intervention
+        self._advance = carried.advance
+        self._order_released = carried.order_released
+        self._counts = carried.counts
+        self._answered = {a.update_id: a.result for a in carried.answered}
+
+    def _carry(self) -> CarriedCase:
+        answered = list(self._answered.items())[-self._limits.update_ids_carried:]
+        return CarriedCase(
+            state=self._state, request=self._request, opened_at=self._opened_at,
+            events=self._events[-self._limits.events_in_view:], events_total=self._events_total,
+            deadlines=list(self._deadlines.values()), escrow_frozen=self._escrow_frozen, refunded=self._refunded,
+            offer=self._offer, return_address=self._return_address, return_shipment=self._return_shipment,
+            resubmissions=self._resubmissions, resolution=self._resolution, intervention=self._intervention,
+            advance=self._advance, order_released=self._order_released, counts=self._counts,
+            answered=[AnsweredUpdate(update_id=update_id, result=result) for update_id, result in answered],
+        )
 
     # ---- run: the clock ------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: DisputeInput) -> DisputeView:
+        if input.carried is None:
+            await self._freeze_escrow(input)
+        # A closed case lives on while an appeal window is open.
+        while not self._state.is_terminal or self._deadlines:
+            await self._tick()
+            if self._time_to_continue_as_new():
+                if workflow.patched(CONTINUE_AS_NEW_PATCH):
+                    workflow.continue_as_new(input.model_copy(update={"carried": self._carry()}))
+                self._continue_as_new_refused = True  # replaying a run recorded without it
+        # The closing transition's settlement runs in whichever handler made it.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self._order_released:
+            await self._release_order()
+        return self._view()
+
+    def _time_to_continue_as_new(self) -> bool:
+        """The run's history is long and the case is quiet: no action, effect or payment under way."""
+        if self._continue_as_new_refused:
+            return False
+        info = workflow.info()
+        long = (info.get_current_history_length() >= self._limits.history_events_per_run
+                or info.is_continue_as_new_suggested())
+        return (long and workflow.all_handlers_finished() and not self._pending_effects
+                and not self._effects_lock.locked())
+
+    async def _freeze_escrow(self, input: DisputeInput) -> None:
         async with self._effects_lock:
             frozen = await workflow.execute_activity_method(
                 LedgerActivities.freeze_escrow,
@@ -153,21 +253,13 @@ class DisputeWorkflow:
             self._escrow_frozen = frozen.amount
             self._escrow_checked = True
         await self._flush_effects()
-        # A closed case lives on while an appeal window is open.
-        while not self._state.is_terminal or self._deadlines:
-            await self._tick()
-        # The closing transition's settlement runs in whichever handler made it.
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if not self._order_released:
-            await self._release_order()
-        return self._view()
 
     async def _tick(self) -> None:
         """Sleep until the next deadline or reminder, or until something changes."""
         seen = self._changes
         upcoming = self._next_wake()
         if upcoming is None:
-            await workflow.wait_condition(lambda: self._changes != seen)
+            await workflow.wait_condition(lambda: self._changes != seen or self._time_to_continue_as_new())
             return
         at, deadline, is_reminder = upcoming
         delay = at - workflow.now()
@@ -175,7 +267,7 @@ class DisputeWorkflow:
             what = "reminder before" if is_reminder else "deadline"
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != seen,
+                    lambda: self._changes != seen or self._time_to_continue_as_new(),
                     timeout=delay,
                     timeout_summary=f"{what} {deadline.kind.value}",
                 )
@@ -202,54 +294,68 @@ class DisputeWorkflow:
     def view(self) -> DisputeView:
         return self._view()
 
+    @workflow.query
+    def case(self) -> CaseSnapshot:
+        """The casebook's row of this case, for `disputeflow casebook rebuild`."""
+        return self._case()
+
     @workflow.update
-    async def opened(self) -> DisputeView:
+    async def opened(self) -> ActionResult:
         """Answers the opening request once the escrow is frozen (Update-with-Start)."""
         await workflow.wait_condition(lambda: self._escrow_checked)
-        return self._view()
+        return self._result()
 
     # ---- updates: seller -----------------------------------------------------------
 
     @workflow.update(name=Action.SELLER_AGREE_REFUND)
-    async def seller_agree_refund(self, args: SellerAgreeRefund) -> DisputeView:
+    @_once_across_runs
+    async def seller_agree_refund(self, args: SellerAgreeRefund) -> ActionResult:
         amount = self._request.amount.amount
         self._close(S.SUCCESS, args.actor, None, refund=amount, reason="seller agreed to refund",
                     event="seller_agreed_refund", details={"note": args.note})
         return await self._answer()
 
     @seller_agree_refund.validator
+    @_validated_once_across_runs
     def _validate_seller_agree_refund(self, args: SellerAgreeRefund) -> None:
         self._check(Action.SELLER_AGREE_REFUND, args.actor)
 
     @workflow.update(name=Action.SELLER_AGREE_RETURN)
-    async def seller_agree_return(self, args: SellerAgreeReturn) -> DisputeView:
+    @_once_across_runs
+    async def seller_agree_return(self, args: SellerAgreeReturn) -> ActionResult:
         self._return_address = args.return_address
         self._move(S.WAIT_BUYER_RETURN_GOODS, "seller_agreed_return", args.actor,
                    details={"return_address": args.return_address, "note": args.note})
         return await self._answer()
 
     @seller_agree_return.validator
+    @_validated_once_across_runs
     def _validate_seller_agree_return(self, args: SellerAgreeReturn) -> None:
         self._check(Action.SELLER_AGREE_RETURN, args.actor)
 
     @workflow.update(name=Action.SELLER_REFUSE)
-    async def seller_refuse(self, args: SellerRefuse) -> DisputeView:
+    @_once_across_runs
+    async def seller_refuse(self, args: SellerRefuse) -> ActionResult:
         self._move(S.SELLER_REFUSED, "seller_refused", args.actor,
                    details={"reason": args.reason, "evidence": [e.model_dump() for e in args.evidence]})
         return await self._answer()
 
     @seller_refuse.validator
+    @_validated_once_across_runs
     def _validate_seller_refuse(self, args: SellerRefuse) -> None:
         self._check(Action.SELLER_REFUSE, args.actor)
+        rules.check_attachments(args.evidence, self._limits)
 
     @workflow.update(name=Action.SELLER_OFFER_PARTIAL)
-    async def seller_offer_partial(self, args: SellerOfferPartial) -> DisputeView:
+    @_once_across_runs
+    async def seller_offer_partial(self, args: SellerOfferPartial) -> ActionResult:
         self._offer = args.amount
         self._move(S.WAIT_BUYER_ANSWER_OFFER, "seller_offered_partial", args.actor,
                    details={"amount": args.amount.amount, "currency": args.amount.currency, "note": args.note})
         return await self._answer()
 
     @seller_offer_partial.validator
+    @_validated_once_across_runs
     def _validate_seller_offer_partial(self, args: SellerOfferPartial) -> None:
         self._check(Action.SELLER_OFFER_PARTIAL, args.actor)
         requested = self._request.amount
@@ -262,20 +368,23 @@ class DisputeWorkflow:
             )
 
     @workflow.update(name=Action.SELLER_CONFIRM_RETURN)
-    async def seller_confirm_return(self, args: SellerConfirmReturn) -> DisputeView:
+    @_once_across_runs
+    async def seller_confirm_return(self, args: SellerConfirmReturn) -> ActionResult:
         self._close(S.SUCCESS, args.actor, None, refund=self._request.amount.amount,
                     reason="seller confirmed the returned goods", event="seller_confirmed_return",
                     details={"note": args.note})
         return await self._answer()
 
     @seller_confirm_return.validator
+    @_validated_once_across_runs
     def _validate_seller_confirm_return(self, args: SellerConfirmReturn) -> None:
         self._check(Action.SELLER_CONFIRM_RETURN, args.actor)
 
     # ---- updates: buyer ------------------------------------------------------------
 
     @workflow.update(name=Action.BUYER_ACCEPT_OFFER)
-    async def buyer_accept_offer(self, args: BuyerAnswerOffer) -> DisputeView:
+    @_once_across_runs
+    async def buyer_accept_offer(self, args: BuyerAnswerOffer) -> ActionResult:
         assert self._offer is not None
         self._close(S.SUCCESS, args.actor, None, refund=self._offer.amount,
                     reason="buyer accepted the seller's partial offer", event="buyer_accepted_offer",
@@ -283,11 +392,13 @@ class DisputeWorkflow:
         return await self._answer()
 
     @buyer_accept_offer.validator
+    @_validated_once_across_runs
     def _validate_buyer_accept_offer(self, args: BuyerAnswerOffer) -> None:
         self._check(Action.BUYER_ACCEPT_OFFER, args.actor)
 
     @workflow.update(name=Action.BUYER_REFUSE_OFFER)
-    async def buyer_refuse_offer(self, args: BuyerAnswerOffer) -> DisputeView:
+    @_once_across_runs
+    async def buyer_refuse_offer(self, args: BuyerAnswerOffer) -> ActionResult:
         refused = self._offer
         self._offer = None
         self._move(S.SELLER_REFUSED, "buyer_refused_offer", args.actor,
@@ -295,11 +406,13 @@ class DisputeWorkflow:
         return await self._answer()
 
     @buyer_refuse_offer.validator
+    @_validated_once_across_runs
     def _validate_buyer_refuse_offer(self, args: BuyerAnswerOffer) -> None:
         self._check(Action.BUYER_REFUSE_OFFER, args.actor)
 
     @workflow.update(name=Action.BUYER_REVISE)
-    async def buyer_revise(self, args: BuyerRevise) -> DisputeView:
+    @_once_across_runs
+    async def buyer_revise(self, args: BuyerRevise) -> ActionResult:
         previous = self._request
         self._request = args.request
         self._resubmissions += 1
@@ -311,6 +424,7 @@ class DisputeWorkflow:
         return await self._answer()
 
     @buyer_revise.validator
+    @_validated_once_across_runs
     def _validate_buyer_revise(self, args: BuyerRevise) -> None:
         self._check(Action.BUYER_REVISE, args.actor)
         if self._resubmissions >= self._policy.max_resubmissions:
@@ -319,19 +433,23 @@ class DisputeWorkflow:
                 self._state,
             )
         rules.check_request_fits_order(args.request, self._input.order)
+        rules.check_attachments(args.request.evidence, self._limits)
 
     @workflow.update(name=Action.BUYER_WITHDRAW)
-    async def buyer_withdraw(self, args: BuyerWithdraw) -> DisputeView:
+    @_once_across_runs
+    async def buyer_withdraw(self, args: BuyerWithdraw) -> ActionResult:
         self._close(S.CLOSED, args.actor, None, refund=0, reason="buyer withdrew the request",
                     event="buyer_withdrew", details={"reason": args.reason})
         return await self._answer()
 
     @buyer_withdraw.validator
+    @_validated_once_across_runs
     def _validate_buyer_withdraw(self, args: BuyerWithdraw) -> None:
         self._check(Action.BUYER_WITHDRAW, args.actor)
 
     @workflow.update(name=Action.BUYER_SHIP_RETURN)
-    async def buyer_ship_return(self, args: BuyerShipReturn) -> DisputeView:
+    @_once_across_runs
+    async def buyer_ship_return(self, args: BuyerShipReturn) -> ActionResult:
         self._return_shipment = ReturnShipment(
             carrier=args.carrier, tracking_number=args.tracking_number, shipped_at=workflow.now()
         )
@@ -340,39 +458,58 @@ class DisputeWorkflow:
         return await self._answer()
 
     @buyer_ship_return.validator
+    @_validated_once_across_runs
     def _validate_buyer_ship_return(self, args: BuyerShipReturn) -> None:
         self._check(Action.BUYER_SHIP_RETURN, args.actor)
 
     # ---- updates: escalation and platform intervention --------------------------------
 
     @workflow.update(name=Action.BUYER_ESCALATE)
-    async def buyer_escalate(self, args: BuyerEscalate) -> DisputeView:
+    @_once_across_runs
+    async def buyer_escalate(self, args: BuyerEscalate) -> ActionResult:
         self._escalate(args.actor, args.reason, args.urgent_concern, args.evidence, "buyer_escalated")
         return await self._answer()
 
     @buyer_escalate.validator
+    @_validated_once_across_runs
     def _validate_buyer_escalate(self, args: BuyerEscalate) -> None:
         self._check(Action.BUYER_ESCALATE, args.actor)
+        self._check_escalation(args.evidence)
 
     @workflow.update(name=Action.SELLER_REPORT_RETURN_PROBLEM)
-    async def seller_report_return_problem(self, args: SellerReportReturnProblem) -> DisputeView:
+    @_once_across_runs
+    async def seller_report_return_problem(self, args: SellerReportReturnProblem) -> ActionResult:
         self._escalate(args.actor, f"returned parcel {args.problem.value.replace('_', ' ')}: {args.description}",
                        None, args.evidence, "seller_reported_return_problem")
         return await self._answer()
 
     @seller_report_return_problem.validator
+    @_validated_once_across_runs
     def _validate_seller_report_return_problem(self, args: SellerReportReturnProblem) -> None:
         self._check(Action.SELLER_REPORT_RETURN_PROBLEM, args.actor)
+        self._check_escalation(args.evidence)
 
     @workflow.update(name=Action.PARTY_SUBMIT_EVIDENCE)
-    async def party_submit_evidence(self, args: PartySubmitEvidence) -> DisputeView:
+    @_once_across_runs
+    async def party_submit_evidence(self, args: PartySubmitEvidence) -> ActionResult:
         intervention = self._active_intervention()
         role = args.actor.role
         now = workflow.now()
-        intervention.evidence.append(EvidenceSubmission(
-            seq=len(intervention.evidence) + 1, at=now, role=role, party_id=args.actor.party_id,
-            text=args.text, attachments=args.attachments,
-        ))
+        stored = args.stored
+        if stored is not None:
+            # The body stays in the evidence store; the case keeps its id and size.
+            submission = EvidenceSubmission(seq=len(intervention.evidence) + 1, at=now, role=role,
+                                            party_id=args.actor.party_id, evidence_id=stored.evidence_id,
+                                            size=stored.size)
+            details = {"evidence_id": stored.evidence_id, "size": stored.size, "attachments": stored.attachments}
+            self._counts.evidence_submissions[role] = self._counts.evidence_submissions.get(role, 0) + 1
+            self._counts.evidence_bytes += stored.size
+        else:  # recorded before the evidence store: the body came inline
+            submission = EvidenceSubmission(seq=len(intervention.evidence) + 1, at=now, role=role,
+                                            party_id=args.actor.party_id, text=args.text or "",
+                                            attachments=args.attachments)
+            details = {"text": args.text, "attachments": [a.model_dump() for a in args.attachments]}
+        intervention.evidence.append(submission)
         for request in intervention.evidence_requests:
             if request.role == role and request.status == "open":
                 request.status = "answered"
@@ -383,18 +520,22 @@ class DisputeWorkflow:
             due = min(seller_deadline.due_at, self._policy.due_at(now, self._policy.evidence_response_after_buyer))
             self._set_deadline(DeadlineKind.SELLER_EVIDENCE, Role.SELLER, self._input.order.seller_id,
                                due, seller_deadline.consequence)
-        self._record("evidence_submitted", self._state, self._state, args.actor, details={
-            "text": args.text, "attachments": [a.model_dump() for a in args.attachments]})
+        self._record("evidence_submitted", self._state, self._state, args.actor, details=details)
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
     @party_submit_evidence.validator
+    @_validated_once_across_runs
     def _validate_party_submit_evidence(self, args: PartySubmitEvidence) -> None:
         self._check(Action.PARTY_SUBMIT_EVIDENCE, args.actor)
+        if args.stored is None:
+            raise rules.invalid("evidence reaches a case through the evidence store only")
+        rules.check_evidence(args.stored, args.actor.role, self._counts, self._limits)
 
     @workflow.update(name=Action.PARTY_APPEAL)
-    async def party_appeal(self, args: PartyAppeal) -> DisputeView:
+    @_once_across_runs
+    async def party_appeal(self, args: PartyAppeal) -> ActionResult:
         intervention = self._intervention
         assert intervention is not None
         first_ruling = intervention.rulings[-1]
@@ -411,14 +552,17 @@ class DisputeWorkflow:
         return await self._answer()
 
     @party_appeal.validator
+    @_validated_once_across_runs
     def _validate_party_appeal(self, args: PartyAppeal) -> None:
         self._check(Action.PARTY_APPEAL, args.actor)
+        rules.check_attachments(args.attachments, self._limits)
         # The final ruling moves only the difference from what the ruling settled: wait for that.
         if self._resolution is None or not self._resolution.settled:
             raise rules.not_allowed("the ruling's money is still being settled; try again shortly", self._state)
 
     @workflow.update(name=Action.MEDIATOR_TAKE)
-    async def mediator_take(self, args: MediatorTake) -> DisputeView:
+    @_once_across_runs
+    async def mediator_take(self, args: MediatorTake) -> ActionResult:
         intervention = self._active_intervention()
         intervention.mediator_id = args.actor.party_id
         self._deadlines.pop(DeadlineKind.MEDIATOR_TAKE, None)
@@ -431,11 +575,13 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_take.validator
+    @_validated_once_across_runs
     def _validate_mediator_take(self, args: MediatorTake) -> None:
         self._check(Action.MEDIATOR_TAKE, args.actor)
 
     @workflow.update(name=Action.MEDIATOR_REQUEST_EVIDENCE)
-    async def mediator_request_evidence(self, args: MediatorRequestEvidence) -> DisputeView:
+    @_once_across_runs
+    async def mediator_request_evidence(self, args: MediatorRequestEvidence) -> ActionResult:
         intervention = self._active_intervention()
         order = self._input.order
         party_id = order.buyer_id if args.party == Role.BUYER else order.seller_id
@@ -443,12 +589,13 @@ class DisputeWorkflow:
         window = (self._policy.evidence_response_after_buyer if args.party == Role.SELLER and buyer_submitted
                   else self._policy.evidence_response)
         now = workflow.now()
+        self._counts.evidence_requests[args.party] = self._counts.evidence_requests.get(args.party, 0) + 1
         intervention.evidence_requests.append(EvidenceRequest(
             role=args.party, party_id=party_id, request=args.request, requested_by=args.actor.party_id,
             requested_at=now,
         ))
-        self._set_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, self._policy.due_at(now, window),
-                           "the mediator decides on the evidence already submitted")
+        self._set_window_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, now, window,
+                                  "the mediator decides on the evidence already submitted")
         self._record("evidence_requested", self._state, self._state, args.actor,
                      details={"party": args.party.value, "request": args.request})
         self._upsert_search_attributes()
@@ -456,15 +603,20 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_request_evidence.validator
+    @_validated_once_across_runs
     def _validate_mediator_request_evidence(self, args: MediatorRequestEvidence) -> None:
         self._check(Action.MEDIATOR_REQUEST_EVIDENCE, args.actor)
         if _EVIDENCE_DEADLINE[args.party] in self._deadlines:
             raise rules.not_allowed(f"an evidence request to the {args.party.value} is already open; "
                                     "extend its deadline instead", self._state)
+        rules.check_count("evidence_requests_per_party", self._counts.evidence_requests.get(args.party, 0),
+                          self._limits.evidence_requests_per_party, f"the {args.party.value} was asked for evidence")
 
     @workflow.update(name=Action.MEDIATOR_EXTEND_DEADLINE)
-    async def mediator_extend_deadline(self, args: MediatorExtendDeadline) -> DisputeView:
+    @_once_across_runs
+    async def mediator_extend_deadline(self, args: MediatorExtendDeadline) -> ActionResult:
         current = self._deadlines[args.deadline]
+        self._counts.deadline_extensions += 1
         self._set_deadline(current.kind, current.role, current.party_id, args.until, current.consequence)
         self._record("deadline_extended", self._state, self._state, args.actor, details={
             "deadline": args.deadline.value, "from": current.due_at.isoformat(),
@@ -474,6 +626,7 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_extend_deadline.validator
+    @_validated_once_across_runs
     def _validate_mediator_extend_deadline(self, args: MediatorExtendDeadline) -> None:
         self._check(Action.MEDIATOR_EXTEND_DEADLINE, args.actor)
         current = self._deadlines.get(args.deadline)
@@ -483,11 +636,15 @@ class DisputeWorkflow:
                                 f"{', '.join(open_party_deadlines) or 'none'}")
         if args.until <= current.due_at:
             raise rules.invalid(f"an extension must end after the current due time {current.due_at.isoformat()}")
+        rules.check_count("deadline_extensions", self._counts.deadline_extensions, self._limits.deadline_extensions,
+                          "deadlines were extended")
 
     @workflow.update(name=Action.MEDIATOR_HAND_OVER)
-    async def mediator_hand_over(self, args: MediatorHandOver) -> DisputeView:
+    @_once_across_runs
+    async def mediator_hand_over(self, args: MediatorHandOver) -> ActionResult:
         intervention = self._active_intervention()
         previous = intervention.mediator_id
+        self._counts.hand_overs += 1
         intervention.mediator_id = args.to_mediator_id
         rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
         self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.to_mediator_id, rule.due_at,
@@ -499,6 +656,7 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_hand_over.validator
+    @_validated_once_across_runs
     def _validate_mediator_hand_over(self, args: MediatorHandOver) -> None:
         self._check(Action.MEDIATOR_HAND_OVER, args.actor)
         intervention = self._active_intervention()
@@ -506,9 +664,11 @@ class DisputeWorkflow:
             raise rules.invalid(f"the case is already with {args.to_mediator_id}")
         if args.to_mediator_id == intervention.excluded_mediator_id:
             raise rules.invalid("the mediator of the appealed ruling may not hear the appeal")
+        rules.check_count("hand_overs", self._counts.hand_overs, self._limits.hand_overs, "the case was handed over")
 
     @workflow.update(name=Action.MEDIATOR_RULE)
-    async def mediator_rule(self, args: MediatorRule) -> DisputeView:
+    @_once_across_runs
+    async def mediator_rule(self, args: MediatorRule) -> ActionResult:
         intervention = self._active_intervention()
         currency = self._input.order.paid.currency
         refund = rules.ruling_refund(args.decision, args.amount, self._request.amount)
@@ -529,6 +689,7 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_rule.validator
+    @_validated_once_across_runs
     def _validate_mediator_rule(self, args: MediatorRule) -> None:
         self._check(Action.MEDIATOR_RULE, args.actor)
         intervention = self._active_intervention()
@@ -536,7 +697,8 @@ class DisputeWorkflow:
                            has_return_address=self._return_address is not None)
 
     @workflow.update(name=Action.MEDIATOR_ORDER_ADVANCE)
-    async def mediator_order_advance(self, args: MediatorOrderAdvance) -> DisputeView:
+    @_once_across_runs
+    async def mediator_order_advance(self, args: MediatorOrderAdvance) -> ActionResult:
         order = self._input.order
         self._paying_advance = True
         try:
@@ -572,10 +734,58 @@ class DisputeWorkflow:
         return await self._answer()
 
     @mediator_order_advance.validator
+    @_validated_once_across_runs
     def _validate_mediator_order_advance(self, args: MediatorOrderAdvance) -> None:
         self._check(Action.MEDIATOR_ORDER_ADVANCE, args.actor)
         rules.check_advance(args, self._request, self._input.order, self._advance is not None,
                             has_return_address=self._return_address is not None)
+
+    # ---- updates: platform ---------------------------------------------------------
+
+    @workflow.update(name=PlatformAction.CALENDAR_UPDATE)
+    async def calendar_update(self, args: CalendarUpdate) -> ActionResult:
+        """Move the case to a policy whose calendar covers more, and count again only the
+        open deadlines whose count reached past the old coverage."""
+        if args.policy == self._policy:
+            return self._result()  # already applied: the same update again changes nothing
+        previous = self._policy
+        self._policy = args.policy
+        # A continued run starts from the policy the case now follows.
+        self._input = self._input.model_copy(update={"policy": args.policy})
+        moved = []
+        for deadline in sorted(self._deadlines.values(), key=lambda d: d.kind.value):
+            if not deadline.past_calendar_coverage:
+                continue
+            assert deadline.counted_from is not None and deadline.working_days is not None
+            due = self._policy.calendar.add_working_days(deadline.counted_from, deadline.working_days)
+            if due == deadline.due_at:
+                # Same due time (its reminder stays as it is), now known for certain or not.
+                self._deadlines[deadline.kind] = deadline.model_copy(update={
+                    "past_calendar_coverage": self._policy.calendar.counts_uncovered(deadline.counted_from, due)})
+                continue
+            self._set_deadline(deadline.kind, deadline.role, deadline.party_id, due, deadline.consequence,
+                               counted_from=deadline.counted_from, working_days=deadline.working_days)
+            moved.append({"deadline": deadline.kind.value, "from": deadline.due_at.isoformat(),
+                          "until": due.isoformat()})
+        self._record("calendar_updated", self._state, self._state, args.actor, details={
+            "from_policy": previous.version, "to_policy": self._policy.version,
+            "covers_to": self._policy.calendar.covers_to.isoformat(), "moved": moved})
+        self._upsert_search_attributes()
+        if moved:
+            self._notify_stage()
+        return await self._answer()
+
+    @calendar_update.validator
+    def _validate_calendar_update(self, args: CalendarUpdate) -> None:
+        if args.actor.role != Role.PLATFORM:
+            raise rules.forbidden("only the platform operator updates a case's calendar")
+        if args.policy == self._policy:
+            return
+        try:
+            self._policy.check_calendar_update(args.policy)
+        except ValueError as error:
+            raise rules.invalid(f"policy {args.policy.version} cannot replace {self._policy.version} "
+                                f"on this case: {error}") from None
 
     # ---- transitions ---------------------------------------------------------------
 
@@ -596,6 +806,11 @@ class DisputeWorkflow:
         return rules.allowed_actions(self._state, self._request.kind, self._input.order.shipped,
                                      self._intervention, any(k in self._deadlines for k in _APPEAL_DEADLINES))
 
+    def _check_escalation(self, evidence: list[EvidenceRef]) -> None:
+        rules.check_count("escalations", self._counts.escalations, self._limits.escalations,
+                          "the platform was asked to intervene")
+        rules.check_attachments(evidence, self._limits)
+
     def _active_intervention(self) -> Intervention:
         assert self._intervention is not None, "validators admit this only during intervention"
         return self._intervention
@@ -603,6 +818,7 @@ class DisputeWorkflow:
     def _escalate(self, actor: Actor, reason: str, concern: UrgentConcern | None,
                   evidence: list[EvidenceRef], event: str) -> None:
         now = workflow.now()
+        self._counts.escalations += 1
         self._intervention = Intervention(
             escalated_at=now, escalated_by=actor.role, reason=reason, urgent_concern=concern,
             urgent=concern is not None and self._policy.is_urgent(concern.value),
@@ -655,18 +871,18 @@ class DisputeWorkflow:
             self._pending_effects.append(_Settle(refund=refund, step=event, release_order=not appealable))
         if appealable:
             now = workflow.now()
-            due = self._policy.due_at(now, self._policy.appeal)
             order = self._input.order
             for kind, role, party in ((DeadlineKind.BUYER_APPEAL, Role.BUYER, order.buyer_id),
                                       (DeadlineKind.SELLER_APPEAL, Role.SELLER, order.seller_id)):
-                self._set_deadline(kind, role, party, due, "the ruling becomes final")
+                self._set_window_deadline(kind, role, party, now, self._policy.appeal, "the ruling becomes final")
         self._upsert_search_attributes()
         self._notify_stage()
 
     def _record(self, kind: str, before: DisputeState | None, after: DisputeState,
                 actor: Actor | None, timer: DeadlineKind | None = None, details: dict | None = None) -> None:
+        self._events_total += 1
         self._events.append(DisputeEvent(
-            seq=len(self._events) + 1, at=workflow.now(), kind=kind, state_before=before,
+            seq=self._events_total, at=workflow.now(), kind=kind, state_before=before,
             state_after=after, actor=actor, timer=timer, details=details or {},
         ))
         self._changes += 1
@@ -676,27 +892,23 @@ class DisputeWorkflow:
         order = self._input.order
         policy = self._policy
         now = workflow.now()
-
-        def due(window: Window) -> datetime:
-            return policy.due_at(now, window)
-
         if self._state == S.WAIT_SELLER_AGREE:
             window = policy.seller_response_window(
                 shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND)
-            self._set_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, due(window),
-                               "the refund is granted to the buyer")
+            self._set_window_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, now, window,
+                                      "the refund is granted to the buyer")
         elif self._state == S.SELLER_REFUSED:
-            self._set_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_response_after_refusal), "the dispute closes in the seller's favour")
+            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_response_after_refusal, "the dispute closes in the seller's favour")
         elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
-            self._set_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_response_to_offer), "the dispute closes without a refund")
+            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_response_to_offer, "the dispute closes without a refund")
         elif self._state == S.WAIT_BUYER_RETURN_GOODS:
-            self._set_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id,
-                               due(policy.buyer_return_shipment), "the dispute closes without a refund")
+            self._set_window_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id, now,
+                                      policy.buyer_return_shipment, "the dispute closes without a refund")
         elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
-            self._set_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id,
-                               due(policy.seller_confirm_return), "the refund is granted to the buyer")
+            self._set_window_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id, now,
+                                      policy.seller_confirm_return, "the refund is granted to the buyer")
         elif self._state == S.PLATFORM_INTERVENING:
             self._plan_mediator_deadlines(now)
         self._upsert_search_attributes()
@@ -707,19 +919,31 @@ class DisputeWorkflow:
         queue = SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE
         take = self._policy.mediator_take_window(urgent=intervention.urgent)
         consequence = "the case goes to a senior mediator and is flagged"
-        self._set_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, self._policy.due_at(start, take),
-                           consequence)
+        self._set_window_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, start, take, consequence)
         if rule:
-            self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
-                               self._policy.due_at(start, self._policy.mediator_rule), consequence)
+            self._set_window_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
+                                      start, self._policy.mediator_rule, consequence)
+
+    def _set_window_deadline(self, kind: DeadlineKind, role: Role, party_id: str, start: datetime,
+                             window: Window, consequence: str) -> None:
+        """A deadline `window` after `start`; one in working days remembers how it was counted."""
+        self._set_deadline(kind, role, party_id, self._policy.due_at(start, window), consequence,
+                           counted_from=start if window.is_working_days else None, working_days=window.working_days)
 
     def _set_deadline(self, kind: DeadlineKind, role: Role, party_id: str, due_at: datetime,
-                      consequence: str) -> None:
+                      consequence: str, *, counted_from: datetime | None = None,
+                      working_days: int | None = None) -> None:
         """Open or replace a deadline; the clock re-plans, so a replaced timer is cancelled."""
         now = workflow.now()
+        previous = self._deadlines.get(kind)
+        if working_days is None and previous is not None and previous.due_at == due_at:
+            # Handed to someone else at the same due time: still counted as it was.
+            counted_from, working_days = previous.counted_from, previous.working_days
         self._deadlines[kind] = Deadline(
             kind=kind, role=role, party_id=party_id, set_at=now, due_at=due_at, consequence=consequence,
-            remind_at=self._policy.reminder_at(due_at, now),
+            remind_at=self._policy.reminder_at(due_at, now), counted_from=counted_from, working_days=working_days,
+            past_calendar_coverage=(counted_from is not None
+                                    and self._policy.calendar.counts_uncovered(counted_from, due_at)),
         )
         self._changes += 1
 
@@ -754,14 +978,15 @@ class DisputeWorkflow:
     def _breach_sla(self, deadline: Deadline) -> None:
         """A mediator SLA passed: flag the case and put it in the senior queue with fresh SLAs."""
         intervention = self._active_intervention()
-        intervention.sla_breaches.append(deadline.kind)
+        intervention.sla_breaches = [*intervention.sla_breaches, deadline.kind][-self._limits.sla_breaches_listed:]
+        intervention.sla_breach_count += 1
         intervention.needs_senior = True
         intervention.mediator_id = None
         # A missed take keeps the ruling SLA counted from escalation; a missed ruling gives
         # the senior a fresh one.
         self._plan_mediator_deadlines(workflow.now(), rule=deadline.kind == DeadlineKind.MEDIATOR_RULE)
         self._record("sla_breached", self._state, self._state, None, deadline.kind,
-                     {"due_at": deadline.due_at.isoformat(), "breaches": len(intervention.sla_breaches)})
+                     {"due_at": deadline.due_at.isoformat(), "breaches": intervention.sla_breach_count})
         self._upsert_search_attributes()
         self._notify_stage()
 
@@ -778,6 +1003,7 @@ class DisputeWorkflow:
             subject=f"Reminder: {deadline.kind.value.replace('_', ' ')} is due at {deadline.due_at.isoformat()}",
             data={"deadline": deadline.kind.value, "due_at": deadline.due_at.isoformat(),
                   "consequence": deadline.consequence},
+            case=self._case(),
         )))
 
     def _notify_stage(self) -> None:
@@ -789,7 +1015,9 @@ class DisputeWorkflow:
             intervention = self._active_intervention()
             recipients.append((Role.MEDIATOR, intervention.mediator_id
                                or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
-        for role, party in recipients:
+        # One snapshot per event is enough for the casebook, and keeps the history small.
+        case = self._case()
+        for index, (role, party) in enumerate(recipients):
             due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
             if due:
@@ -803,27 +1031,58 @@ class DisputeWorkflow:
                 kind="state_changed",
                 subject=f"Dispute {self._input.dispute_id}: {last.kind.replace('_', ' ')}",
                 data=data,
+                case=case if index == 0 else None,
             )))
 
-    def _upsert_search_attributes(self) -> None:
-        next_due = min((d.due_at for d in self._deadlines.values()), default=None)
+    def _case(self) -> CaseSnapshot:
+        """The case as of its last event, for the casebook and the search attributes alike."""
         intervention = self._intervention if self._state == S.PLATFORM_INTERVENING else None
         mediator = intervention.mediator_id if intervention else None
+        upcoming = min(self._deadlines.values(), key=lambda d: (d.due_at, d.kind.value), default=None)
+        order = self._input.order
+        return CaseSnapshot(
+            seq=self._events[-1].seq, order_id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+            state=self._state, reason=self._request.reason, requested=self._request.amount,
+            opened_at=self._opened_at,
+            escalated_at=self._intervention.escalated_at if self._intervention else None,
+            urgent=bool(intervention and intervention.urgent),
+            urgent_concern=intervention.urgent_concern if intervention else None,
+            awaiting_mediator=intervention is not None and mediator is None,
+            needs_senior=bool(intervention and intervention.needs_senior),
+            mediator_id=mediator,
+            next_due_at=upcoming.due_at if upcoming else None,
+            next_due_kind=upcoming.kind if upcoming else None,
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        case = self._case()
         workflow.upsert_search_attributes([
-            SearchAttributes.STATE.value_set(self._state.value),
-            SearchAttributes.NEXT_DEADLINE.value_set(next_due) if next_due
+            SearchAttributes.STATE.value_set(case.state.value),
+            SearchAttributes.NEXT_DEADLINE.value_set(case.next_due_at) if case.next_due_at
             else SearchAttributes.NEXT_DEADLINE.value_unset(),
-            SearchAttributes.MEDIATOR.value_set(mediator) if mediator else SearchAttributes.MEDIATOR.value_unset(),
-            SearchAttributes.AWAITING_MEDIATOR.value_set(intervention is not None and mediator is None),
-            SearchAttributes.URGENT.value_set(bool(intervention and intervention.urgent)),
-            SearchAttributes.NEEDS_SENIOR.value_set(bool(intervention and intervention.needs_senior)),
+            SearchAttributes.MEDIATOR.value_set(case.mediator_id) if case.mediator_id
+            else SearchAttributes.MEDIATOR.value_unset(),
+            SearchAttributes.AWAITING_MEDIATOR.value_set(case.awaiting_mediator),
+            SearchAttributes.URGENT.value_set(case.urgent),
+            SearchAttributes.NEEDS_SENIOR.value_set(case.needs_senior),
         ])
 
     # ---- effects -------------------------------------------------------------------
 
-    async def _answer(self) -> DisputeView:
+    async def _answer(self) -> ActionResult:
         await self._flush_effects()
-        return self._view()
+        result = self._result()
+        self._answered[workflow.current_update_info().id] = result
+        return result
+
+    def _answered_before(self) -> ActionResult | None:
+        """The answer an earlier run gave this update id, if it did."""
+        info = workflow.current_update_info()
+        return self._answered.get(info.id) if info is not None else None
+
+    def _result(self) -> ActionResult:
+        return ActionResult(dispute_id=self._input.dispute_id, state=self._state, event_seq=self._events_total,
+                            allowed_actions=self._allowed_actions())
 
     async def _flush_effects(self) -> None:
         async with self._effects_lock:
@@ -920,5 +1179,6 @@ class DisputeWorkflow:
             deadlines=sorted(self._deadlines.values(), key=lambda d: d.due_at),
             allowed_actions=self._allowed_actions(),
             resolution=self._resolution,
-            events=self._events,
+            events=self._events[-self._limits.events_in_view:],
+            events_total=self._events_total,
         )

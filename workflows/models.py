@@ -72,6 +72,12 @@ class Action(StrEnum):
     MEDIATOR_ORDER_ADVANCE = "mediator_order_advance"
 
 
+class PlatformAction(StrEnum):
+    """Operator actions on a case, each a Temporal Update of the same name."""
+
+    CALENDAR_UPDATE = "calendar_update"
+
+
 class DeadlineKind(StrEnum):
     SELLER_RESPONSE = "seller_response"
     BUYER_RESPONSE_AFTER_REFUSAL = "buyer_response_after_refusal"
@@ -141,6 +147,8 @@ class DisputeInput(BaseModel):
     request: RefundRequest
     opened_by: Actor
     policy: Policy
+    # Set when a long case continues as new: where the previous run left it.
+    carried: "CarriedCase | None" = None
 
 
 # ---- update arguments --------------------------------------------------------------
@@ -257,8 +265,24 @@ class PartySubmitEvidenceBase(ActionBase):
     attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class PartySubmitEvidence(PartySubmitEvidenceBase, Acting):
-    pass
+class StoredEvidence(BaseModel):
+    """An evidence body the API stored outside the workflow (content-addressed), as the case
+    records it: its id and what the case's limits are checked against."""
+
+    evidence_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]  # sha256 of the body
+    size: int = Field(ge=0)  # bytes of the stored body
+    text_chars: int = Field(ge=0)
+    attachments: int = Field(ge=0)
+    longest_url_chars: int = Field(ge=0)
+
+
+class PartySubmitEvidence(Acting):
+    """The update's argument: the reference to the body the API stored. Histories recorded
+    before evidence moved out of the workflow carry the body inline (`text`, `attachments`)."""
+
+    stored: StoredEvidence | None = None
+    text: str | None = None
+    attachments: list[EvidenceRef] = Field(default_factory=list)
 
 
 class PartyAppealBase(ActionBase):
@@ -296,6 +320,18 @@ class MediatorExtendDeadlineBase(ActionBase):
 
 class MediatorExtendDeadline(MediatorExtendDeadlineBase, Acting):
     pass
+
+
+class CalendarUpdate(Acting):
+    """Move an open case to ``policy``: its current policy with the calendar extended
+    (``Policy.check_calendar_update``)."""
+
+    policy: Policy
+
+    @property
+    def update_id(self) -> str:
+        """One update per case and policy version, sent by the API or the CLI."""
+        return f"calendar-update:{self.policy.version}"
 
 
 class MediatorHandOverBase(ActionBase):
@@ -348,6 +384,13 @@ class Deadline(BaseModel):
     consequence: str
     remind_at: datetime | None = None
     reminded: bool = False
+    # Set for a deadline counted in working days on the policy's calendar: from when and
+    # how many, so a calendar update can count it again.
+    counted_from: datetime | None = None
+    working_days: int | None = None
+    # The count reached days the calendar's published arrangement does not cover yet:
+    # due_at may move when the next year's arrangement is loaded (README, Working-day calendar).
+    past_calendar_coverage: bool = False
 
 
 class DisputeEvent(BaseModel):
@@ -380,8 +423,12 @@ class EvidenceSubmission(BaseModel):
     at: datetime
     role: Role
     party_id: str
-    text: str
-    attachments: list[EvidenceRef]
+    # The body: inline for escalation evidence and cases recorded before the evidence store;
+    # for stored evidence the workflow keeps `evidence_id` and `size` and the API fills these in.
+    text: str = ""
+    attachments: list[EvidenceRef] = Field(default_factory=list)
+    evidence_id: str | None = None
+    size: int = 0
 
 
 class EvidenceRequest(BaseModel):
@@ -424,7 +471,10 @@ class Intervention(BaseModel):
     needs_senior: bool = False
     # The mediator of the appealed ruling, who may not hear the appeal.
     excluded_mediator_id: str | None = None
+    # The newest SLA breaches (a neglected case breaches again and again: the policy's
+    # limits.sla_breaches_listed), and how many there were in all.
     sla_breaches: list[DeadlineKind] = Field(default_factory=list)
+    sla_breach_count: int = 0
     evidence: list[EvidenceSubmission] = Field(default_factory=list)
     evidence_requests: list[EvidenceRequest] = Field(default_factory=list)
     rulings: list[Ruling] = Field(default_factory=list)
@@ -472,7 +522,59 @@ class DisputeView(BaseModel):
     deadlines: list[Deadline] = Field(default_factory=list)
     allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
     resolution: Resolution | None = None
+    # The newest events (the policy's `limits.events_in_view`); all of them are in the audit trail.
     events: list[DisputeEvent] = Field(default_factory=list)
+    events_total: int = 0
+
+
+class ActionResult(BaseModel):
+    """What an action's Update answers: small whatever the case holds."""
+
+    dispute_id: str
+    state: DisputeState
+    # The case's newest event once the action was applied.
+    event_seq: int
+    allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
+
+
+class CaseCounts(BaseModel):
+    """How often a case did what its limits bound (policy `limits`)."""
+
+    evidence_submissions: dict[Role, int] = Field(default_factory=dict)
+    evidence_bytes: int = 0
+    evidence_requests: dict[Role, int] = Field(default_factory=dict)
+    deadline_extensions: int = 0
+    hand_overs: int = 0
+    escalations: int = 0
+
+
+class AnsweredUpdate(BaseModel):
+    update_id: str
+    result: ActionResult
+
+
+class CarriedCase(BaseModel):
+    """A case's state handed from one run to the next by continue-as-new."""
+
+    state: DisputeState
+    request: RefundRequest
+    opened_at: datetime
+    events: list[DisputeEvent]
+    events_total: int
+    deadlines: list[Deadline]
+    escrow_frozen: int
+    refunded: int
+    offer: Money | None = None
+    return_address: str | None = None
+    return_shipment: ReturnShipment | None = None
+    resubmissions: int = 0
+    resolution: Resolution | None = None
+    intervention: Intervention | None = None
+    advance: Advance | None = None
+    order_released: bool = False
+    counts: CaseCounts = Field(default_factory=CaseCounts)
+    # The newest completed actions of earlier runs, oldest first, so a retry is answered again.
+    answered: list[AnsweredUpdate] = Field(default_factory=list)
 
 
 # ---- activity inputs and results ---------------------------------------------------
@@ -541,6 +643,29 @@ class ReleaseOrder(BaseModel):
     dispute_id: str
 
 
+class CaseSnapshot(BaseModel):
+    """The case as it stands after event `seq`: what the casebook (the read model of cases
+    behind the mediators' queue) keeps one row of. A later `seq` always replaces an earlier one."""
+
+    # The number of the case's last event, counted from its opening: it never goes back.
+    seq: int
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    state: DisputeState
+    reason: ReasonCategory
+    requested: Money
+    opened_at: datetime
+    escalated_at: datetime | None = None
+    urgent: bool = False
+    urgent_concern: UrgentConcern | None = None
+    awaiting_mediator: bool = False
+    needs_senior: bool = False
+    mediator_id: str | None = None
+    next_due_at: datetime | None = None
+    next_due_kind: DeadlineKind | None = None
+
+
 class Notification(BaseModel):
     """One message to one party; `id` makes delivery idempotent across activity retries."""
 
@@ -551,3 +676,8 @@ class Notification(BaseModel):
     kind: str
     subject: str
     data: dict[str, Any] = Field(default_factory=dict)
+    # Carried so the casebook follows the case; None in notifications recorded before it.
+    case: CaseSnapshot | None = None
+
+
+DisputeInput.model_rebuild()

@@ -8,8 +8,12 @@ from temporalio.exceptions import ApplicationError
 
 from identity import Actor, Role
 from money import Money
+from policy import CaseLimits
 from workflows.models import (
     Action,
+    CaseCounts,
+    EvidenceRef,
+    StoredEvidence,
     DisputeKind,
     DisputeState,
     Intervention,
@@ -114,6 +118,48 @@ def check_request_fits_order(request: RefundRequest, order: OrderSnapshot) -> No
         raise invalid(f"the requested amount may not exceed the {order.paid} paid for the order")
     if request.kind == DisputeKind.RETURN_AND_REFUND and not order.shipped:
         raise invalid("nothing was shipped, so there is nothing to return: request a refund only")
+
+
+def check_attachments(attachments: list[EvidenceRef], limits: CaseLimits) -> None:
+    """The attachment limits every action carrying attachments shares."""
+    if len(attachments) > limits.attachments_per_submission:
+        raise over_limit("attachments_per_submission", limits.attachments_per_submission,
+                         f"at most {limits.attachments_per_submission} attachments per action")
+    longest = max((len(a.url) for a in attachments), default=0)
+    if longest > limits.attachment_url_chars:
+        raise over_limit("attachment_url_chars", limits.attachment_url_chars,
+                         f"an attachment URL may have at most {limits.attachment_url_chars} characters")
+
+
+def check_evidence(stored: StoredEvidence, role: Role, counts: CaseCounts, limits: CaseLimits) -> None:
+    submitted = counts.evidence_submissions.get(role, 0)
+    if submitted >= limits.evidence_submissions_per_party:
+        raise over_limit("evidence_submissions_per_party", limits.evidence_submissions_per_party,
+                         f"the {role.value} has submitted evidence {submitted} times, the most a case allows")
+    if stored.text_chars > limits.evidence_text_chars:
+        raise over_limit("evidence_text_chars", limits.evidence_text_chars,
+                         f"evidence text may have at most {limits.evidence_text_chars} characters")
+    if stored.attachments > limits.attachments_per_submission:
+        raise over_limit("attachments_per_submission", limits.attachments_per_submission,
+                         f"at most {limits.attachments_per_submission} attachments per action")
+    if stored.longest_url_chars > limits.attachment_url_chars:
+        raise over_limit("attachment_url_chars", limits.attachment_url_chars,
+                         f"an attachment URL may have at most {limits.attachment_url_chars} characters")
+    if counts.evidence_bytes + stored.size > limits.evidence_bytes_per_case:
+        raise over_limit("evidence_bytes_per_case", limits.evidence_bytes_per_case,
+                         f"the case holds {counts.evidence_bytes} bytes of evidence; this {stored.size} more "
+                         f"would pass the limit of {limits.evidence_bytes_per_case}")
+
+
+def check_count(name: str, done: int, limit: int, what: str) -> None:
+    """A repeatable action done `done` times may not pass its limit."""
+    if done >= limit:
+        raise over_limit(name, limit, f"{what} {done} times, the most a case allows")
+
+
+def over_limit(name: str, limit: int, message: str) -> ApplicationError:
+    return ApplicationError(f"{message} (limit {name} = {limit})", {"limit": name, "max": limit},
+                            type=INVALID, non_retryable=True)
 
 
 def forbidden(message: str) -> ApplicationError:

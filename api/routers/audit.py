@@ -27,9 +27,11 @@ DisputeIdValue = Annotated[str, StringConstraints(pattern=r"^dsp-[A-Za-z0-9_.:-]
 
 
 class HistoryDocument(BaseModel):
-    """The standard Temporal history JSON, as `temporal workflow show --output json` writes it."""
+    """The standard Temporal history JSON, as `temporal workflow show --output json` writes it;
+    for a case that continued as new, `runs` holds one such history per run, oldest first."""
 
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]] | None = None
+    runs: list[dict[str, Any]] | None = None
 
 
 class ReplayRequest(BaseModel):
@@ -49,9 +51,9 @@ class ReplayRequest(BaseModel):
         return self
 
 
-async def _history(temporal: Client, dispute_id: str) -> WorkflowHistory:
+async def _runs(temporal: Client, dispute_id: str) -> list[WorkflowHistory]:
     try:
-        return await histories.fetch(temporal, dispute_id)
+        return await histories.fetch_runs(temporal, dispute_id)
     except histories.DisputeNotFound as error:
         raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
     except RPCError as error:
@@ -64,9 +66,10 @@ async def _history(temporal: Client, dispute_id: str) -> WorkflowHistory:
 async def export_dispute_history(dispute_id: DisputeId, temporal: TemporalDep) -> Response:
     """The dispute's complete Temporal event history in the standard JSON format, which
     `WorkflowHistory.from_json`, `disputeflow audit replay --histories` and the Temporal
-    tools read back."""
-    history = await _history(temporal, dispute_id)
-    return Response(history.to_json(), media_type="application/json",
+    tools read back. A case that continued as new is exported as `{"runs": [...]}`, one such
+    history per run, oldest first."""
+    runs = await _runs(temporal, dispute_id)
+    return Response(histories.runs_to_json(runs), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
 
 
@@ -79,8 +82,8 @@ async def get_dispute_trail(
     """What happened in the dispute, in order, in words and data, derived from its history:
     who acted (role, party, request id), which timers fired or were superseded, which
     policy version applied, every notification and every ledger transfer id."""
-    history = await _history(temporal, dispute_id)
-    return await run_in_threadpool(build_trail, history, mechanics=mechanics)
+    runs = await _runs(temporal, dispute_id)
+    return await run_in_threadpool(build_trail, runs, mechanics=mechanics)
 
 
 @router.post("/replay", operation_id="replay_disputes", response_model=replay.ReplayReport)

@@ -9,9 +9,10 @@ from temporalio.service import RPCError
 from api import dispute_calls, idempotency
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
-from api.schemas import DisputeCreate, DisputeList, TransferPublic
+from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
-from config.temporal import SearchAttributes
+from config.temporal import SearchAttributes, cases_of
+from evidence import EvidenceBody, read_bodies, store
 from identity import Actor, Role
 from ledger import UnknownAccount, accounts
 from money import Money
@@ -80,6 +81,7 @@ async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: Service
     dispute = await run_in_threadpool(_prepare_dispute, services, actor, body, idempotency_key)
     try:
         opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute)
+        opened = await run_in_threadpool(_with_evidence_bodies, services, opened)
     except RPCError as error:
         # Whether or not the start reached Temporal, a retry with the same key resumes it.
         raise Problem(503, "Try again", "The dispute service did not confirm the opening; retry with the same "
@@ -101,8 +103,10 @@ def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key:
     request = RefundRequest.model_validate(body.model_dump(exclude={"order_id"}))
     try:
         rules.check_request_fits_order(request, snapshot)
+        rules.check_attachments(request.evidence, services.policy.limits)
     except ApplicationError as error:
-        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID)) from error
+        limit = error.details[0] if error.details else {}
+        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID), **limit) from error
     fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
     dispute_id = key and idempotency.recall(services.engine, actor, key, fingerprint)
     if not dispute_id:
@@ -138,7 +142,7 @@ async def list_disputes(
     elif actor.role == Role.SELLER:
         seller_id = _own(actor, seller_id, "seller_id")
     # Every value is pattern-checked above, so quoting cannot be escaped.
-    clauses = [f"WorkflowType = '{DisputeWorkflow.__name__}'"]
+    clauses = [cases_of(DisputeWorkflow.__name__)]
     for key, value in ((SearchAttributes.STATE, state), (SearchAttributes.BUYER, buyer_id),
                        (SearchAttributes.SELLER, seller_id), (SearchAttributes.ORDER, order_id),
                        (SearchAttributes.CATEGORY, reason), (SearchAttributes.MEDIATOR, mediator_id)):
@@ -156,9 +160,45 @@ def _own(actor: Actor, requested: str | None, name: str) -> str:
 
 
 @router.get("/{dispute_id}", operation_id="get_dispute", response_model=DisputeView)
-async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, temporal: TemporalDep) -> DisputeView:
-    """State, amounts, open deadlines and the event trail of one dispute."""
-    return await _visible_view(temporal, dispute_id, actor)
+async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> DisputeView:
+    """State, amounts, open deadlines, the newest events (with `events_total`) and the evidence
+    of one dispute."""
+    view = await _visible_view(services.temporal, dispute_id, actor)
+    return await run_in_threadpool(_with_evidence_bodies, services, view)
+
+
+@router.get("/{dispute_id}/evidence", operation_id="list_dispute_evidence", response_model=EvidencePage)
+async def list_dispute_evidence(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep,
+                                offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+                                limit: Annotated[int, Query(ge=1, le=100)] = 20) -> EvidencePage:
+    """The evidence submitted during the platform's intervention, oldest first, with bodies."""
+    view = await _visible_view(services.temporal, dispute_id, actor)
+    submissions = view.intervention.evidence if view.intervention else []
+    page = await run_in_threadpool(_bodies_filled, services, submissions[offset:offset + limit])
+    return EvidencePage(items=page, total=len(submissions), offset=offset, limit=limit)
+
+
+async def view_after_action(services: Services, dispute_id: str) -> DisputeView:
+    """The Update answers small; the client gets the view as it stands after the action."""
+    view = await dispute_calls.view(services.temporal, dispute_id)
+    return await run_in_threadpool(_with_evidence_bodies, services, view)
+
+
+def _with_evidence_bodies(services: Services, view: DisputeView) -> DisputeView:
+    """The view with the stored evidence bodies it refers to; the case's limits bound them."""
+    if view.intervention is None or not view.intervention.evidence:
+        return view
+    evidence = _bodies_filled(services, view.intervention.evidence)
+    return view.model_copy(update={"intervention": view.intervention.model_copy(update={"evidence": evidence})})
+
+
+def _bodies_filled(services: Services, submissions: list) -> list:
+    bodies = read_bodies(services.engine, [s.evidence_id for s in submissions if s.evidence_id])
+    filled = []
+    for submission in submissions:
+        body = bodies.get(submission.evidence_id) if submission.evidence_id else None
+        filled.append(submission.model_copy(update={"text": body.text, "attachments": body.attachments}) if body else submission)
+    return filled
 
 
 @router.get("/{dispute_id}/transfers", operation_id="list_dispute_transfers", response_model=list[TransferPublic])
@@ -186,7 +226,12 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
             _check_known_mediator(services, body.to_mediator_id)
         if isinstance(body, MediatorOrderAdvanceBase):
             await run_in_threadpool(_check_fund_covers, services, body.amount)
-        argument = argument_model(**body.model_dump(), actor=actor)
+        if isinstance(body, PartySubmitEvidenceBase):
+            # The case records the body's id; the body itself lives in the evidence store.
+            stored = await run_in_threadpool(store, services.engine, EvidenceBody.model_validate(body.model_dump()))
+            argument = PartySubmitEvidence(stored=stored, actor=actor)
+        else:
+            argument = argument_model(**body.model_dump(), actor=actor)
         update_id = None
         if idempotency_key:
             # The key names this caller's one request: reused for another action, dispute or
@@ -194,7 +239,8 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
             fingerprint = idempotency.fingerprint(f"{action.value}:{dispute_id}", body.model_dump(mode="json"))
             await run_in_threadpool(_claim_key, services, actor, idempotency_key, fingerprint, dispute_id)
             update_id = f"{actor.role.value}:{actor.party_id}:{idempotency_key}"
-        return await dispute_calls.act(services.temporal, dispute_id, action, argument, update_id)
+        await dispute_calls.act(services.temporal, dispute_id, action, argument, update_id)
+        return await view_after_action(services, dispute_id)
 
     return endpoint
 

@@ -185,15 +185,20 @@ def test_naive_datetimes_are_rejected(cn, policy):
         policy.due_at(datetime(2025, 3, 14, 15, 0), Window.hours(1))
 
 
-def test_outside_coverage_falls_back_to_weekends(cn):
-    # 2027 has no data: Oct 1 2027 (Friday) counts as a working day, weekends still skipped.
-    assert cn.is_working_day(date(2027, 10, 1))
+def test_outside_coverage_falls_back_to_weekends_and_statutory_holidays(cn):
+    # 2027 has no published arrangement: its weekday statutory holidays are off (Fri Oct 1
+    # 2027), other weekdays work (Mon Oct 4, which the arrangement may still give off).
+    assert not cn.is_working_day(date(2027, 10, 1))
     assert not cn.is_working_day(date(2027, 10, 2))
-    assert cn.add_working_days(cst(2027, 10, 1, 9, 0), 1) == cst(2027, 10, 4, 9, 0)
-    # Before covers_from too.
+    assert cn.is_working_day(date(2027, 10, 4))
+    assert cn.add_working_days(cst(2027, 9, 30, 9, 0), 1) == cst(2027, 10, 4, 9, 0)
+    # Before covers_from only weekends apply.
     assert cn.is_working_day(date(2023, 10, 2))
-    # Crossing the end of coverage: Thu Dec 31 2026 + 1 -> Fri Jan 1 2027 (unknown, so working).
-    assert cn.add_working_days(cst(2026, 12, 31, 9, 0), 1) == cst(2027, 1, 1, 9, 0)
+    # Crossing the end of coverage: Thu Dec 31 2026 + 1 -> Mon Jan 4 2027 (New Year's Day skipped).
+    assert cn.add_working_days(cst(2026, 12, 31, 9, 0), 1) == cst(2027, 1, 4, 9, 0)
+    # A calendar without provisional holidays knows only weekends past its coverage.
+    bare = cn.model_copy(update={"provisional_holidays": ()})
+    assert bare.add_working_days(cst(2026, 12, 31, 9, 0), 1) == cst(2027, 1, 1, 9, 0)
 
 
 def test_custom_calendar_rules():
@@ -253,6 +258,7 @@ def test_runtime_does_not_import_chinese_calendar():
         "p = policy.default_policy(); policy.demo_policy()\n"
         "assert p.calendar.holidays\n"
         "assert 'chinese_calendar' not in sys.modules\n"
+        "assert 'holidays' not in sys.modules\n"
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
@@ -271,7 +277,7 @@ def test_model_is_pure():
 
 
 def test_default_policy_windows(policy):
-    assert policy.version == "cn-2026.1"
+    assert policy.version == "cn-2026.2"
     assert policy.seller_response_not_shipped == Window.hours(24)
     assert policy.seller_response_shipped_refund_only == Window.hours(36)
     assert policy.seller_response_return_and_refund == Window.hours(48)
@@ -315,7 +321,7 @@ def test_due_at_exact_duration(policy):
 
 def test_demo_policy_is_seconds():
     demo = demo_policy()
-    assert demo.version == "demo-1"
+    assert demo.version == "demo-2"
     windows = {
         name: getattr(demo, name) for name, field in Policy.model_fields.items() if field.annotation is Window
     }
