@@ -233,6 +233,14 @@ class Policy(BaseModel):
     # How many times a buyer may revise and re-submit a refused request.
     max_resubmissions: int = Field(default=3, ge=0)
 
+    # Further disputes on one order (README: "Refund caps and second disputes"). Whatever the
+    # reason, a new dispute may claim only what the order has not refunded yet; it may open
+    # only after the last one closed without a platform ruling (withdrawn, agreed, lapsed),
+    # within this window of that closure (Taobao: a withdrawn request may be re-opened within
+    # the after-sale period), and an order takes at most this many disputes in all.
+    reopen_within: Window = Window.days(15)
+    max_disputes_per_order: int = Field(default=3, ge=1)
+
     # Reason categories that make a case urgent (mediator_take_urgent applies).
     urgent_reasons: tuple[str, ...] = ("safety", "personal_injury", "counterfeit")
 

@@ -62,7 +62,7 @@ async def test_a_second_dispute_on_a_fully_refunded_order_refunds_nothing(any_st
     await _released(stack, order_id)
 
     for amount in (10_000, 1):
-        body = _problem(await _open(stack, order_id, amount, currency), 422, "refund-exceeds-remaining")
+        body = _problem(await _open(stack, order_id, amount, currency), 422, "RefundExceedsRemaining")
         assert body["remaining"] == {"amount": 0, "currency": currency}
         assert "0 JPY" in body["detail"]
     assert stack.balance(accounts.buyer("alice", currency)) - buyer_before == 10_000
@@ -80,7 +80,7 @@ async def test_a_second_dispute_may_claim_exactly_the_rest(any_stack: Stack) -> 
     await stack.wait_for_state(first["dispute_id"], "SUCCESS")
     await _released(stack, order_id)
 
-    body = _problem(await _open(stack, order_id, 6_001, currency), 422, "refund-exceeds-remaining")
+    body = _problem(await _open(stack, order_id, 6_001, currency), 422, "RefundExceedsRemaining")
     assert body["remaining"] == {"amount": 6_000, "currency": currency}
     opened = await _open(stack, order_id, 6_000, currency)
     assert opened.status_code == 201, opened.text
@@ -92,7 +92,7 @@ async def test_a_second_dispute_may_claim_exactly_the_rest(any_stack: Stack) -> 
     revised = {"request": {"kind": "refund_only", "reason": "quality", "amount": {"amount": 6_001, "currency": currency},
                            "description": "More broken"}}
     body = _problem(await stack.call("POST", f"/disputes/{second['dispute_id']}/buyer-revise", BUYER, revised),
-                    422, "InvalidAction")
+                    422, "RefundExceedsRemaining")
     assert body["remaining"] == {"amount": 6_000, "currency": currency}
     assert (await stack.dispute(second["dispute_id"]))["resubmissions"] == 0
 
@@ -100,7 +100,7 @@ async def test_a_second_dispute_may_claim_exactly_the_rest(any_stack: Stack) -> 
     await stack.wait_for_state(second["dispute_id"], "SUCCESS")
     await _released(stack, order_id)
     assert _buyer_refunds(stack, order_id, currency) == 10_000
-    _problem(await _open(stack, order_id, 1, currency), 422, "refund-exceeds-remaining")
+    _problem(await _open(stack, order_id, 1, currency), 422, "RefundExceedsRemaining")
     assert stack.services.ledger.check_invariants() == []
 
 
@@ -114,7 +114,7 @@ async def test_a_case_the_platform_ruled_on_is_not_relitigated(stack: Stack) -> 
     await stack.act(dispute_id, "mediator-take", MEDIATOR)
     await stack.act(dispute_id, "mediator-rule", MEDIATOR, {"decision": "reject", "rationale": "No proof"})
     await _released(stack, order_id)
-    body = _problem(await _open(stack, order_id, 5_000, currency), 409, "ruled-on")
+    body = _problem(await _open(stack, order_id, 5_000, currency), 409, "order_ruled_on")
     assert dispute_id in body["detail"]
 
 
@@ -127,7 +127,7 @@ async def test_disputes_per_order_are_capped_and_reopen_within_the_window(stack:
         assert opened.status_code == 201, (n, opened.text)
         await stack.act(opened.json()["dispute_id"], "buyer-withdraw", BUYER)
         await _released(stack, order_id)
-    body = _problem(await _open(stack, order_id, 10_000, currency), 409, "dispute-limit-reached")
+    body = _problem(await _open(stack, order_id, 10_000, currency), 409, "dispute_limit_reached")
     assert str(cap) in body["detail"] and stack.services.policy.max_disputes_per_order == cap
 
     other = await stack.register_order(amount=10_000, currency=currency)
@@ -135,7 +135,7 @@ async def test_disputes_per_order_are_capped_and_reopen_within_the_window(stack:
     first = (await _open(stack, other, 10_000, currency)).json()
     await stack.act(first["dispute_id"], "buyer-withdraw", BUYER)
     await _released(stack, other)
-    _problem(await _open(stack, other, 10_000, currency), 409, "reopen-window-closed")
+    _problem(await _open(stack, other, 10_000, currency), 409, "reopen_window_closed")
     # Someone else's order is still someone else's, whatever the caps say.
     assert (await stack.call("POST", "/disputes", OTHER_BUYER, {
         "order_id": other, "kind": "refund_only", "reason": "quality",
@@ -206,21 +206,23 @@ async def test_withdrawing_an_appeal_leaves_the_first_ruling_standing(any_stack:
     assert view["allowed_actions"]["seller"] == ["party_submit_evidence", "party_withdraw_appeal"]
     assert view["allowed_actions"]["buyer"] == ["party_submit_evidence"]
 
-    key = {"Idempotency-Key": "withdraw-appeal-1"}
-    withdrawn = await stack.ok("POST", f"{path}/party-withdraw-appeal", SELLER, {"reason": "Fair enough"}, headers=key)
+    # The same request twice at once: one withdraws, the other finds nothing left to withdraw.
+    answers = await asyncio.gather(*(stack.call("POST", f"{path}/party-withdraw-appeal", SELLER,
+                                                {"reason": "Fair enough"}) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    withdrawn = next(a for a in answers if a.status_code == 200).json()
     assert withdrawn["state"] == "SUCCESS"
     assert withdrawn["refunded"] == {"amount": 4_000, "currency": "CNY"}
     assert withdrawn["resolution"]["settled"] is True and withdrawn["resolution"]["refunded"]["amount"] == 4_000
     assert withdrawn["resolution"]["decided_by"]["party_id"] == "mia"
     assert withdrawn["deadlines"] == [] and withdrawn["allowed_actions"] == {}, "the ruling is final for both"
-    assert withdrawn["events"][-1]["kind"] == "appeal_withdrawn"
-    again = await stack.ok("POST", f"{path}/party-withdraw-appeal", SELLER, {"reason": "Fair enough"}, headers=key)
-    assert again["events"][-1] == withdrawn["events"][-1], "the same request twice is answered once"
-    _problem(await stack.call("POST", f"{path}/party-withdraw-appeal", SELLER, {}), 409, "ActionNotAllowed")
-    _problem(await stack.call("POST", f"{path}/party-appeal", BUYER,
-                              {"reason": "Me too", "new_information": "Photos"}), 409, "ActionNotAllowed")
+    assert [e["kind"] for e in withdrawn["events"][-2:]] == ["appealed", "appeal_withdrawn"]
 
     await asyncio.wait_for(stack.services.temporal.get_workflow_handle(dispute_id).result(), timeout=30)
+    for action, token, body in (("party-withdraw-appeal", SELLER, {}),
+                                ("party-appeal", BUYER, {"reason": "Me too", "new_information": "Photos"})):
+        refused = await stack.call("POST", f"{path}/{action}", token, body)
+        assert refused.status_code == 409 and refused.headers["content-type"] == PROBLEM, refused.text
     assert (stack.balance(buyer_id) - buyer_before, stack.balance(seller_id) - seller_before) == (4_000, 6_000)
     assert not [t for t in stack.services.ledger.transfers(dispute_id=dispute_id) if t.code == "appeal_adjustment"]
     assert (await _released(stack, order_id))["open_dispute_id"] is None

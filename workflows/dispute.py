@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         MediatorTake,
         PartyAppeal,
         PartySubmitEvidence,
+        PartyWithdrawAppeal,
         Ruling,
         RulingDecision,
         SellerReportReturnProblem,
@@ -125,6 +126,7 @@ class DisputeWorkflow:
         self._resolution: Resolution | None = None
         self._intervention: Intervention | None = None
         self._advance: Advance | None = None
+        self._appealed_resolution: Resolution | None = None
         # While the guarantee fund is paying, other actions wait: the payment may be refused.
         self._paying_advance = False
         self._order_released = False
@@ -328,6 +330,11 @@ class DisputeWorkflow:
 
     @buyer_withdraw.validator
     def _validate_buyer_withdraw(self, args: BuyerWithdraw) -> None:
+        if self._state == S.PLATFORM_INTERVENING and self._intervention and self._intervention.appeal:
+            rules.check_party(Action.BUYER_WITHDRAW, args.actor, self._input.order, self._intervention)
+            raise rules.not_allowed("the request cannot be withdrawn during an appeal: its ruling settled; "
+                                    "the party who appealed may withdraw the appeal (party_withdraw_appeal)",
+                                    self._state)
         self._check(Action.BUYER_WITHDRAW, args.actor)
 
     @workflow.update(name=Action.BUYER_SHIP_RETURN)
@@ -404,6 +411,8 @@ class DisputeWorkflow:
         intervention.needs_senior = True
         intervention.excluded_mediator_id = first_ruling.mediator_id
         intervention.mediator_id = None
+        # Kept so that the appeal's withdrawal can let the ruling stand as it was.
+        self._appealed_resolution = self._resolution
         self._resolution = None
         self._move(S.PLATFORM_INTERVENING, "appealed", args.actor, details={
             "reason": args.reason, "new_information": args.new_information,
@@ -416,6 +425,29 @@ class DisputeWorkflow:
         # The final ruling moves only the difference from what the ruling settled: wait for that.
         if self._resolution is None or not self._resolution.settled:
             raise rules.not_allowed("the ruling's money is still being settled; try again shortly", self._state)
+
+    @workflow.update(name=Action.PARTY_WITHDRAW_APPEAL)
+    async def party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> DisputeView:
+        """The appellant lets the appealed ruling stand: its money already moved, nothing moves now.
+        The one appeal the case allows is spent, so the ruling is final for both parties."""
+        intervention = self._active_intervention()
+        ruling = intervention.rulings[-1]
+        resolution = self._appealed_resolution
+        assert resolution is not None, "an appeal is admitted only once its ruling settled"
+        intervention.mediator_id = ruling.mediator_id
+        self._deadlines.clear()
+        before = self._state
+        self._state = resolution.outcome
+        self._resolution = resolution
+        self._record("appeal_withdrawn", before, self._state, args.actor, details={
+            "reason": args.reason, "ruling": ruling.decision.value, "refund": ruling.refund.amount})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @party_withdraw_appeal.validator
+    def _validate_party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> None:
+        self._check(Action.PARTY_WITHDRAW_APPEAL, args.actor)
 
     @workflow.update(name=Action.MEDIATOR_TAKE)
     async def mediator_take(self, args: MediatorTake) -> DisputeView:
@@ -894,7 +926,8 @@ class DisputeWorkflow:
         """The order may take a new dispute."""
         await workflow.execute_activity_method(
             OrderActivities.release_order,
-            ReleaseOrder(order_id=self._input.order.order_id, dispute_id=self._input.dispute_id),
+            ReleaseOrder(order_id=self._input.order.order_id, dispute_id=self._input.dispute_id,
+                         ruled=bool(self._intervention and self._intervention.rulings)),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=MONEY_RETRY,
         )
