@@ -236,32 +236,7 @@ class Ledger:
         for attempt in itertools.count(1):
             try:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():
-                    row = db.get(LedgerAccount, spec.id)
-                    if row is None:
-                        row = LedgerAccount(
-                            id=spec.id,
-                            kind=spec.kind.value,
-                            owner=spec.owner,
-                            currency=spec.currency,
-                            allow_negative=spec.allow_negative,
-                            floor=spec.floor,
-                        )
-                        db.add(row)
-                        db.flush()
-                    elif (row.kind, row.owner, row.currency, row.allow_negative, row.floor) != (
-                        spec.kind.value,
-                        spec.owner,
-                        spec.currency,
-                        spec.allow_negative,
-                        spec.floor,
-                    ):
-                        raise AccountExistsWithDifferentFields(
-                            f"Account {spec.id} already exists with floor {_fmt(row.floor, row.currency)}"
-                            f" (allow_negative={row.allow_negative}); it cannot be reopened with floor"
-                            f" {_fmt(spec.floor, spec.currency)} (allow_negative={spec.allow_negative})",
-                            account_id=spec.id,
-                        )
-                    return _account_view(row)
+                    return _account_view(_ensure_account(db, spec))
             except IntegrityError as error:
                 if attempt >= MAX_ATTEMPTS or not _is_lost_race(error):
                     raise
@@ -292,8 +267,12 @@ class Ledger:
 
     # ---------------------------------------------------------------- transfers
 
-    def create_transfers(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+    def create_transfers(self, requests: Sequence[TransferRequest], *,
+                         opening: Sequence[AccountSpec] = ()) -> list[TransferResult]:
         """Apply a linked batch: every transfer or none (the first refusal raises).
+
+        ``opening``: accounts to open (as :meth:`open_account`) in the same transaction, so a
+        refused batch leaves no new account behind either.
 
         A transfer whose id exists with the same fields is answered ``exists`` and changes
         nothing; with different fields it raises :class:`TransferExistsWithDifferentFields`.
@@ -306,6 +285,8 @@ class Ledger:
         for attempt in itertools.count(1):
             try:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():
+                    for spec in opening:
+                        _ensure_account(db, spec)
                     return _Batch(db, requests).apply()
             except _Retry:
                 if attempt >= MAX_ATTEMPTS:
@@ -467,6 +448,37 @@ class Ledger:
             accounts = {row.id: row for row in db.exec(select(LedgerAccount))}
             transfers = list(db.exec(select(LedgerTransfer).order_by(LedgerTransfer.seq)))
         return _audit(accounts, transfers)
+
+
+def _ensure_account(db: Session, spec: AccountSpec) -> LedgerAccount:
+    """The account row for `spec`, created in `db`'s transaction if missing; refused if it
+    exists with another definition."""
+    row = db.get(LedgerAccount, spec.id)
+    if row is None:
+        row = LedgerAccount(
+            id=spec.id,
+            kind=spec.kind.value,
+            owner=spec.owner,
+            currency=spec.currency,
+            allow_negative=spec.allow_negative,
+            floor=spec.floor,
+        )
+        db.add(row)
+        db.flush()
+    elif (row.kind, row.owner, row.currency, row.allow_negative, row.floor) != (
+        spec.kind.value,
+        spec.owner,
+        spec.currency,
+        spec.allow_negative,
+        spec.floor,
+    ):
+        raise AccountExistsWithDifferentFields(
+            f"Account {spec.id} already exists with floor {_fmt(row.floor, row.currency)}"
+            f" (allow_negative={row.allow_negative}); it cannot be reopened with floor"
+            f" {_fmt(spec.floor, spec.currency)} (allow_negative={spec.allow_negative})",
+            account_id=spec.id,
+        )
+    return row
 
 
 def order_refunds(db: Session, order_id: str) -> OrderRefunds:

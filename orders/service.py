@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
-from ledger import Ledger, OrderRefunds, TransferRequest, accounts
+from ledger import AccountKind, Ledger, OrderRefunds, TransferRequest, accounts
 from ledger.service import order_refunds
 from money import Money
 from orders.models import ClosedDispute, Order
@@ -77,11 +77,12 @@ class OrderService:
                 if _facts(existing) != order.model_dump(mode="json"):
                     raise OrderConflict(f"order {order.order_id} is already registered with different details")
                 return existing, False
-        accounts.open_payments_clearing(self._ledger, currency)
-        accounts.open_escrow(self._ledger, order.order_id, currency)
-        accounts.open_buyer(self._ledger, order.buyer_id, currency)
-        accounts.open_seller(self._ledger, order.seller_id, currency)
-        self._ledger.create_transfers([TransferRequest(
+        # Opened with the payment, so a refused payment leaves no account behind.
+        opening = [accounts.spec(AccountKind.payments_clearing, accounts.PLATFORM, currency),
+                   accounts.spec(AccountKind.escrow, order.order_id, currency),
+                   accounts.spec(AccountKind.buyer, order.buyer_id, currency),
+                   accounts.spec(AccountKind.seller, order.seller_id, currency)]
+        self._ledger.create_transfers(opening=opening, requests=[TransferRequest(
             id=f"{order.order_id}-payment",
             debit_account_id=accounts.payments_clearing(currency),
             credit_account_id=accounts.escrow(order.order_id, currency),

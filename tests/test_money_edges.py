@@ -296,3 +296,4 @@ async def test_an_order_whose_payment_would_overflow_the_ledger_is_refused(any_s
     assert (await stack.call("GET", f"/orders/{order_id}", PLATFORM)).status_code == 404
     assert stack.services.ledger.account(clearing).debits_posted == taken
     assert stack.services.ledger.transfers(order_id=order_id) == []
+    assert stack.services.ledger.accounts(owner=order_id) == [], "nor an escrow account for it"
