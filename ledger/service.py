@@ -139,10 +139,6 @@ class OrderRefunds(BaseModel):
     # (a live hold counts, it may still be kept), clawbacks and appeal adjustments.
     refunded: int
 
-    @property
-    def remaining(self) -> int:
-        return max(self.paid - self.refunded, 0)
-
 
 class _Retry(Exception):
     """The transaction saw a state it did not lock (a concurrent writer got in between)."""
