@@ -183,7 +183,6 @@ ROUTES = {
     "advance": (*_ESCALATE, "mediator_order_advance"),
     "advance, ruling, appeal": (*_ESCALATE, "mediator_order_advance", "mediator_rule", "party_appeal"),
     "ruling, appeal": (*_ESCALATE, "mediator_rule", "party_appeal"),
-    "ruling, appeal, withdrawal": (*_ESCALATE, "mediator_rule", "party_appeal", "party_withdraw_appeal"),
     "return problem": ("seller_agree_return", "buyer_ship_return", "seller_report_return_problem", "mediator_take"),
 }
 # Advances are the newest and most intricate money paths: their routes come up twice as often.
