@@ -148,6 +148,7 @@ def _params(action: str) -> st.SearchStrategy[Intent]:
         "mediator_rule": st.sampled_from(DECISIONS),
         "party_submit_evidence": st.sampled_from(("buyer", "seller")),
         "party_appeal": st.sampled_from(("buyer", "seller")),
+        "party_withdraw_appeal": st.sampled_from(("buyer", "seller")),
         "mediator_request_evidence": st.sampled_from(("buyer", "seller")),
         "seller_report_return_problem": st.sampled_from(("not_received", "damaged", "different")),
         "buyer_revise": st.tuples(st.sampled_from(KINDS), st.sampled_from(REASONS)).map("/".join),
@@ -246,6 +247,8 @@ def _request(intent: Intent, view: dict, parties: Parties) -> tuple[str, dict]:
             return party, {"text": "Photos attached"}
         case "party_appeal":
             return party, {"reason": "The ruling ignored my photos", "new_information": "The courier's report"}
+        case "party_withdraw_appeal":  # by either party: only the appellant's is accepted
+            return party, {"reason": "We settled it ourselves"}
         case "mediator_take":
             return _taker(view), {}
         case "mediator_request_evidence":
