@@ -10,4 +10,4 @@ class OrderActivities:
 
     @activity.defn
     def release_order(self, request: ReleaseOrder) -> None:
-        self._orders.release_dispute(request.order_id, request.dispute_id)
+        self._orders.release_dispute(request.order_id, request.dispute_id, ruled=request.ruled)

@@ -30,9 +30,10 @@ from workflows.models import Acting, Action, ActionResult, DisputeInput, Dispute
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
 
 _STATUS_BY_FAILURE = {rules.FORBIDDEN: 403, rules.NOT_ALLOWED_NOW: 409, rules.INVALID: 422,
-                      rules.ADVANCE_REFUSED: 409}
+                      rules.ADVANCE_REFUSED: 409, rules.REFUND_EXCEEDS_REMAINING: 422}
 _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Action not allowed now",
-                     rules.INVALID: "Invalid action", rules.ADVANCE_REFUSED: "Advance refused"}
+                     rules.INVALID: "Invalid action", rules.ADVANCE_REFUSED: "Advance refused",
+                     rules.REFUND_EXCEEDS_REMAINING: "Refund exceeds what remains"}
 
 
 async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:

@@ -289,6 +289,18 @@ async def appeal_final_ruling(r: Recorder) -> str:
     return d
 
 
+async def appeal_withdrawn(r: Recorder) -> str:
+    d = await _escalated(r, "appeal_withdrawn")
+    await r.act(d, "mediator-take", MEDIATOR, step="first")
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "partial_refund", "rationale": "Part of the set leaks",
+                                               "amount": {"amount": 4_000, "currency": "CNY"}})
+    await r.act(d, "party-appeal", SELLER, {"reason": "The set works", "new_information": "Usage logs"})
+    await r.act(d, "mediator-take", SENIOR, step="appeal")
+    # The seller withdraws its appeal: the first ruling stands, final, and no money moves.
+    await r.act(d, "party-withdraw-appeal", SELLER, {"reason": "Settled with the buyer"})
+    return d
+
+
 async def seller_reports_return_problem(r: Recorder) -> str:
     d = await r.open("seller_reports_return_problem", kind="return_and_refund", amount=5_000, paid=5_000,
                      appeal=APPEAL_LAPSES)
@@ -384,6 +396,7 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     evidence_requested_answered_and_missed,
     take_sla_breached_senior_takes,
     appeal_final_ruling,
+    appeal_withdrawn,
     seller_reports_return_problem,
     advance_return_confirmed,
     advance_no_return_clawback,

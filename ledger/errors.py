@@ -64,3 +64,15 @@ class TransferExistsWithDifferentFields(LedgerError):
 
 class InvalidTransfer(LedgerError):
     code = "invalid_transfer"
+
+
+class AmountOverflow(LedgerError):
+    """A transfer would take an account's totals beyond the largest amount money can express."""
+
+    code = "amount_overflow"
+
+
+class RefundExceedsPaid(LedgerError):
+    """Transfers naming an order would leave its buyer refunded more than was paid into its escrow."""
+
+    code = "refund_exceeds_paid"

@@ -30,11 +30,13 @@ from ledger.accounts import AccountKind, AccountSpec
 from ledger.errors import (
     AccountExistsWithDifferentFields,
     AmountExceedsPending,
+    AmountOverflow,
     CurrencyMismatch,
     InsufficientFunds,
     InvalidTransfer,
     PendingAlreadyResolved,
     PendingNotFound,
+    RefundExceedsPaid,
     TransferExistsWithDifferentFields,
     UnknownAccount,
 )
@@ -125,6 +127,17 @@ class AccountBalance(AccountSpec):
     credits_posted: int
     balance: int  # credits_posted - debits_posted
     available: int  # balance - debits_pending
+
+
+class OrderRefunds(BaseModel):
+    """An order's money as its transfers show it: paid into its escrow, and refunded to its buyer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paid: int
+    # Net of everything the order's transfers moved to and from the buyer: refunds, advances
+    # (a live hold counts, it may still be kept), clawbacks and appeal adjustments.
+    refunded: int
 
 
 class _Retry(Exception):
@@ -219,32 +232,7 @@ class Ledger:
         for attempt in itertools.count(1):
             try:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():
-                    row = db.get(LedgerAccount, spec.id)
-                    if row is None:
-                        row = LedgerAccount(
-                            id=spec.id,
-                            kind=spec.kind.value,
-                            owner=spec.owner,
-                            currency=spec.currency,
-                            allow_negative=spec.allow_negative,
-                            floor=spec.floor,
-                        )
-                        db.add(row)
-                        db.flush()
-                    elif (row.kind, row.owner, row.currency, row.allow_negative, row.floor) != (
-                        spec.kind.value,
-                        spec.owner,
-                        spec.currency,
-                        spec.allow_negative,
-                        spec.floor,
-                    ):
-                        raise AccountExistsWithDifferentFields(
-                            f"Account {spec.id} already exists with floor {_fmt(row.floor, row.currency)}"
-                            f" (allow_negative={row.allow_negative}); it cannot be reopened with floor"
-                            f" {_fmt(spec.floor, spec.currency)} (allow_negative={spec.allow_negative})",
-                            account_id=spec.id,
-                        )
-                    return _account_view(row)
+                    return _account_view(_ensure_account(db, spec))
             except IntegrityError as error:
                 if attempt >= MAX_ATTEMPTS or not _is_lost_race(error):
                     raise
@@ -275,8 +263,12 @@ class Ledger:
 
     # ---------------------------------------------------------------- transfers
 
-    def create_transfers(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+    def create_transfers(self, requests: Sequence[TransferRequest], *,
+                         opening: Sequence[AccountSpec] = ()) -> list[TransferResult]:
         """Apply a linked batch: every transfer or none (the first refusal raises).
+
+        ``opening``: accounts to open (as :meth:`open_account`) in the same transaction, so a
+        refused batch leaves no new account behind either.
 
         A transfer whose id exists with the same fields is answered ``exists`` and changes
         nothing; with different fields it raises :class:`TransferExistsWithDifferentFields`.
@@ -289,6 +281,8 @@ class Ledger:
         for attempt in itertools.count(1):
             try:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():
+                    for spec in opening:
+                        _ensure_account(db, spec)
                     return _Batch(db, requests).apply()
             except _Retry:
                 if attempt >= MAX_ATTEMPTS:
@@ -435,6 +429,10 @@ class Ledger:
             row = db.get(LedgerTransfer, transfer_id)
             return _transfer_view(row) if row is not None else None
 
+    def order_refunds(self, order_id: str) -> OrderRefunds:
+        with Session(self.engine) as db:
+            return order_refunds(db, order_id)
+
     # ---------------------------------------------------------------- auditing
 
     def check_invariants(self) -> list[str]:
@@ -458,6 +456,61 @@ class Ledger:
             accounts = {row.id: row for row in db.exec(accounts_query)}
             transfers = list(db.exec(transfers_query))
         return accounts, transfers
+
+
+def _ensure_account(db: Session, spec: AccountSpec) -> LedgerAccount:
+    """The account row for `spec`, created in `db`'s transaction if missing; refused if it
+    exists with another definition."""
+    row = db.get(LedgerAccount, spec.id)
+    if row is None:
+        row = LedgerAccount(
+            id=spec.id,
+            kind=spec.kind.value,
+            owner=spec.owner,
+            currency=spec.currency,
+            allow_negative=spec.allow_negative,
+            floor=spec.floor,
+        )
+        db.add(row)
+        db.flush()
+    elif (row.kind, row.owner, row.currency, row.allow_negative, row.floor) != (
+        spec.kind.value,
+        spec.owner,
+        spec.currency,
+        spec.allow_negative,
+        spec.floor,
+    ):
+        raise AccountExistsWithDifferentFields(
+            f"Account {spec.id} already exists with floor {_fmt(row.floor, row.currency)}"
+            f" (allow_negative={row.allow_negative}); it cannot be reopened with floor"
+            f" {_fmt(spec.floor, spec.currency)} (allow_negative={spec.allow_negative})",
+            account_id=spec.id,
+        )
+    return row
+
+
+def order_refunds(db: Session, order_id: str) -> OrderRefunds:
+    """What the order's transfers paid in and refunded, read in the caller's transaction (the
+    ledger's own guard, and the orders service while it holds the order's row)."""
+    transfers = list(db.exec(select(LedgerTransfer).where(LedgerTransfer.order_id == order_id)))
+    sides = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
+    kinds = dict(db.exec(select(LedgerAccount.id, LedgerAccount.kind).where(LedgerAccount.id.in_(sides))).all())
+    return _refunds(transfers, kinds)
+
+
+def _refunds(transfers: Sequence[LedgerTransfer], kinds: dict[str, str]) -> OrderRefunds:
+    """One order's OrderRefunds from its transfers and the kinds of the accounts they name."""
+    paid = refunded = 0
+    for t in transfers:
+        posted = t.phase in _POSTING
+        held = t.phase == TransferPhase.pending and t.pending_status == PendingStatus.pending
+        if posted and kinds[t.credit_account_id] == AccountKind.escrow:
+            paid += t.amount
+        if (posted or held) and kinds[t.credit_account_id] == AccountKind.buyer:
+            refunded += t.amount
+        if posted and kinds[t.debit_account_id] == AccountKind.buyer:
+            refunded -= t.amount
+    return OrderRefunds(paid=paid, refunded=refunded)
 
 
 # ---------------------------------------------------------------------- internals
@@ -550,7 +603,24 @@ class _Batch:
         self.next_seq: int | None = None
         if self.is_sqlite:  # BEGIN IMMEDIATE holds the write lock: max + 1 is ours
             self.next_seq = (db.exec(select(func.max(LedgerTransfer.seq))).one() or 0) + 1
-        return [self._apply_one(request) for request in self.requests]
+        # Orders whose buyer this batch credits: checked once the whole batch is applied.
+        self.refunding_orders: set[str] = set()
+        results = [self._apply_one(request) for request in self.requests]
+        self._check_refunds_within_paid()
+        return results
+
+    def _check_refunds_within_paid(self) -> None:
+        """The last guard of "refunded on an order never exceeds what was paid", whatever code
+        path formed the refund. Every transfer crediting a buyer locked that buyer's account,
+        so no concurrent batch on the same order can slip in between."""
+        for order_id in sorted(self.refunding_orders):
+            refunds = order_refunds(self.db, order_id)
+            if refunds.refunded > refunds.paid:
+                raise RefundExceedsPaid(
+                    f"Order {order_id} was paid {refunds.paid} minor units; these transfers would refund"
+                    f" its buyer {refunds.refunded} in all",
+                    order_id=order_id, paid=refunds.paid, refunded=refunds.refunded,
+                )
 
     def _apply_one(self, request: TransferRequest) -> TransferResult:
         pending = self.known.get(request.pending_id) if request.pending_id else None
@@ -618,6 +688,16 @@ class _Batch:
                         floor=debit.floor,
                         amount=amount,
                     )
+            for account, side in ((debit, "debits"), (credit, "credits")):
+                total = getattr(account, f"{side}_posted") + getattr(account, f"{side}_pending")
+                if total + amount > MAX_AMOUNT:
+                    raise AmountOverflow(
+                        f"Transfer {request.id} would take the {side} of account {account.id} to"
+                        f" {total + amount} minor units, more than the {MAX_AMOUNT} an account may hold",
+                        transfer_id=request.id, account_id=account.id, maximum=MAX_AMOUNT,
+                    )
+            if fields["order_id"] is not None and AccountKind.buyer == credit.kind:
+                self.refunding_orders.add(fields["order_id"])
             if phase == TransferPhase.pending:
                 debit.debits_pending += amount
                 credit.credits_pending += amount
@@ -794,6 +874,16 @@ def _audit(accounts: dict[str, LedgerAccount], transfers: list[LedgerTransfer]) 
                 f"account {account.id} has {_fmt(available, account.currency)} available,"
                 f" below its floor of {_fmt(account.floor, account.currency)}"
             )
+    by_order: dict[str, list[LedgerTransfer]] = defaultdict(list)
+    for t in transfers:
+        if t.order_id is not None:
+            by_order[t.order_id].append(t)
+    kinds = {account.id: account.kind for account in accounts.values()}
+    for order_id, order_transfers in sorted(by_order.items()):
+        if all(t.debit_account_id in kinds and t.credit_account_id in kinds for t in order_transfers):
+            refunds = _refunds(order_transfers, kinds)
+            if refunds.refunded > refunds.paid:
+                problems.append(f"order {order_id} refunded {refunds.refunded}, more than the {refunds.paid} paid")
     for currency, sums in sorted(totals.items()):
         if sums["debits_posted"] != sums["credits_posted"]:
             problems.append(

@@ -1,11 +1,15 @@
-from orders.models import Order
+from orders.models import ClosedDispute, Order
 from orders.service import (
     DisputeAlreadyOpen,
+    DisputeLimitReached,
     OrderConflict,
     OrderError,
     OrderNotFound,
+    OrderRuledOn,
     OrderService,
     PaidOrder,
+    ReopenWindowClosed,
 )
 
-__all__ = ["DisputeAlreadyOpen", "Order", "OrderConflict", "OrderError", "OrderNotFound", "OrderService", "PaidOrder"]
+__all__ = ["ClosedDispute", "DisputeAlreadyOpen", "DisputeLimitReached", "Order", "OrderConflict", "OrderError",
+           "OrderNotFound", "OrderRuledOn", "OrderService", "PaidOrder", "ReopenWindowClosed"]

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Column, DateTime
 from sqlmodel import Field, SQLModel
 
 
@@ -21,3 +21,15 @@ class Order(SQLModel, table=True):
     open_dispute_id: str | None = Field(default=None, max_length=100)
     dispute_count: int = 0
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ClosedDispute(SQLModel, table=True):
+    """A dispute that let go of its order: what the rules for the order's next dispute look at."""
+
+    __tablename__ = "order_closed_disputes"
+
+    dispute_id: str = Field(primary_key=True, max_length=100)
+    order_id: str = Field(index=True, max_length=64)
+    closed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # The platform ruled on it: final, never re-litigated by a new dispute.
+    ruled: bool

@@ -1,14 +1,18 @@
-"""Registering paid orders and guarding the one-open-dispute-per-order rule."""
+"""Registering paid orders and guarding which disputes an order may take: one open at a
+time, and the policy's rules for a second one."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from ledger import Ledger, TransferRequest, accounts
+from ledger import AccountKind, Ledger, OrderRefunds, TransferRequest, accounts
+from ledger.service import order_refunds
 from money import Money
-from orders.models import Order
+from orders.models import ClosedDispute, Order
+from policy import Policy
 
 
 class OrderError(Exception):
@@ -29,6 +33,22 @@ class DisputeAlreadyOpen(OrderError):
     def __init__(self, order_id: str, dispute_id: str):
         super().__init__(f"order {order_id} already has dispute {dispute_id} open")
         self.dispute_id = dispute_id
+
+
+class OrderRuledOn(OrderError):
+    code = "order_ruled_on"
+
+    def __init__(self, order_id: str, dispute_id: str):
+        super().__init__(f"the platform ruled on order {order_id} in dispute {dispute_id}; its ruling is final")
+        self.dispute_id = dispute_id
+
+
+class DisputeLimitReached(OrderError):
+    code = "dispute_limit_reached"
+
+
+class ReopenWindowClosed(OrderError):
+    code = "reopen_window_closed"
 
 
 class PaidOrder(BaseModel):
@@ -57,11 +77,12 @@ class OrderService:
                 if _facts(existing) != order.model_dump(mode="json"):
                     raise OrderConflict(f"order {order.order_id} is already registered with different details")
                 return existing, False
-        accounts.open_payments_clearing(self._ledger, currency)
-        accounts.open_escrow(self._ledger, order.order_id, currency)
-        accounts.open_buyer(self._ledger, order.buyer_id, currency)
-        accounts.open_seller(self._ledger, order.seller_id, currency)
-        self._ledger.create_transfers([TransferRequest(
+        # Opened with the payment, so a refused payment leaves no account behind.
+        opening = [accounts.spec(AccountKind.payments_clearing, accounts.PLATFORM, currency),
+                   accounts.spec(AccountKind.escrow, order.order_id, currency),
+                   accounts.spec(AccountKind.buyer, order.buyer_id, currency),
+                   accounts.spec(AccountKind.seller, order.seller_id, currency)]
+        self._ledger.create_transfers(opening=opening, requests=[TransferRequest(
             id=f"{order.order_id}-payment",
             debit_account_id=accounts.payments_clearing(currency),
             credit_account_id=accounts.escrow(order.order_id, currency),
@@ -89,14 +110,25 @@ class OrderService:
                 raise OrderNotFound(f"no order {order_id}")
             return order
 
-    def reserve_dispute(self, order_id: str) -> str:
-        """Claim the order for a new dispute and return its id, or refuse if one is open."""
+    def reserve_dispute(self, order_id: str, *, policy: Policy | None = None,
+                        admit: Callable[[OrderRefunds], None] | None = None) -> str:
+        """Claim the order for a new dispute and return its id, or refuse if one is open.
+
+        With a `policy`, also refuse what its rules for a further dispute forbid. `admit`
+        sees what the order has paid and refunded and may refuse the request by raising;
+        it runs under the order's lock, after every earlier dispute's money moved, so what
+        it sees stays true until this dispute settles.
+        """
         with Session(self._engine) as session:
             order = session.get(Order, order_id, with_for_update=True)
             if order is None:
                 raise OrderNotFound(f"no order {order_id}")
             if order.open_dispute_id is not None:
                 raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
+            if policy is not None:
+                _check_further_dispute(order, _closed_disputes(session, order_id), policy)
+            if admit is not None:
+                admit(order_refunds(session, order_id))
             dispute_id = f"dsp-{order_id}-{order.dispute_count + 1}"
             claimed = session.exec(
                 update(Order)
@@ -109,7 +141,7 @@ class OrderService:
             session.commit()
             return dispute_id
 
-    def release_dispute(self, order_id: str, dispute_id: str) -> None:
+    def release_dispute(self, order_id: str, dispute_id: str, *, ruled: bool = False) -> None:
         """The dispute closed (or never started): the order may take a new one. Idempotent."""
         with Session(self._engine) as session:
             session.exec(
@@ -117,6 +149,9 @@ class OrderService:
                 .where(Order.id == order_id, Order.open_dispute_id == dispute_id)
                 .values(open_dispute_id=None)
             )
+            if session.get(ClosedDispute, dispute_id) is None:
+                session.add(ClosedDispute(dispute_id=dispute_id, order_id=order_id, closed_at=datetime.now(UTC),
+                                          ruled=ruled))
             session.commit()
 
     def complete(self, order_id: str) -> Order:
@@ -143,6 +178,30 @@ class OrderService:
             )
             session.commit()
         return self.get(order_id)
+
+
+def _closed_disputes(session: Session, order_id: str) -> list[ClosedDispute]:
+    return list(session.exec(select(ClosedDispute).where(ClosedDispute.order_id == order_id)
+                             .order_by(ClosedDispute.closed_at)))
+
+
+def _check_further_dispute(order: Order, closed: list[ClosedDispute], policy: Policy) -> None:
+    """The policy's rules for another dispute on an order that had one (README: "Refund caps
+    and second disputes"). What may still be claimed is the caller's `admit`."""
+    ruled = next((c for c in closed if c.ruled), None)
+    if ruled is not None:
+        raise OrderRuledOn(order.id, ruled.dispute_id)
+    if order.dispute_count >= policy.max_disputes_per_order:
+        raise DisputeLimitReached(f"order {order.id} has had {order.dispute_count} disputes, the most the "
+                                  f"policy allows ({policy.max_disputes_per_order})")
+    if closed:
+        last = closed[-1]
+        # SQLite hands timestamps back without their zone; they were stored as UTC.
+        closed_at = last.closed_at if last.closed_at.tzinfo else last.closed_at.replace(tzinfo=UTC)
+        until = policy.due_at(closed_at, policy.reopen_within)
+        if datetime.now(UTC) >= until:
+            raise ReopenWindowClosed(f"dispute {last.dispute_id} on order {order.id} closed at "
+                                     f"{closed_at.isoformat()}; a new one could be opened until {until.isoformat()}")
 
 
 def _facts(order: Order) -> dict:

@@ -310,6 +310,14 @@ class Policy(BaseModel):
     # What one case may hold; see CaseLimits.
     limits: CaseLimits = CaseLimits()
 
+    # Further disputes on one order (README: "Refund caps and second disputes"). Whatever the
+    # reason, a new dispute may claim only what the order has not refunded yet; it may open
+    # only after the last one closed without a platform ruling (withdrawn, agreed, lapsed),
+    # within this window of that closure (Taobao: a withdrawn request may be re-opened within
+    # the after-sale period), and an order takes at most this many disputes in all.
+    reopen_within: Window = Window.days(15)
+    max_disputes_per_order: int = Field(default=3, ge=1)
+
     # Reason categories that make a case urgent (mediator_take_urgent applies).
     urgent_reasons: tuple[str, ...] = ("safety", "personal_injury", "counterfeit")
 

@@ -53,6 +53,7 @@ def demo_policy() -> Policy:
         evidence_response=s(60),
         evidence_response_after_buyer=s(30),
         appeal=s(90),
+        reopen_within=s(300),
         reminder_before=timedelta(seconds=10),
         calendar=load_calendar("cn"),
     )

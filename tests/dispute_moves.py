@@ -92,6 +92,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "mediator_rule": DECISIONS,
     "party_submit_evidence": ("buyer", "seller"),
     "party_appeal": ("buyer", "seller"),
+    "party_withdraw_appeal": ("buyer", "seller"),
     "mediator_request_evidence": ("buyer", "seller"),
     "seller_report_return_problem": ("not_received", "damaged", "different"),
     "buyer_revise": tuple(f"{kind}/{reason}" for kind in KINDS for reason in REASONS),
@@ -215,6 +216,8 @@ def request_for(intent: Intent, view: dict, parties: Parties) -> tuple[str, dict
             return party, {"text": "Photos attached"}
         case "party_appeal":
             return party, {"reason": "The ruling ignored my photos", "new_information": "The courier's report"}
+        case "party_withdraw_appeal":  # by either party: only the appellant's is accepted
+            return party, {"reason": "We settled it ourselves"}
         case "mediator_take":
             return taker(view), {}
         case "mediator_request_evidence":

@@ -161,24 +161,18 @@ async def test_seller_at_fault_after_escrow_release_is_recovered_from_the_seller
     assert _account(stack, accounts.seller("zenith", "NZD")).balance == 0
     assert _account(stack, accounts.guarantee_fund("NZD")).balance == 20_000
     assert _account(stack, accounts.buyer("alice", "NZD")).balance == 6_000
-    # A second case on the same order (once the ruling is final) finds the seller's balance
-    # empty: it goes negative, a debt the platform holds and later credits pay down.
+    # The ruling is final and the order fully refunded: a second case on it is refused before
+    # anything moves (it used to refund 2,500 more on a 6,000 order, issue 9 item 1).
     async def order_free() -> bool:
         return (await stack.ok("GET", f"/orders/{order_id}", BUYER))["open_dispute_id"] is None
 
     await eventually(order_free, what="the appeal window to close")
-    second = (await stack.open_dispute(order_id, amount=2_500, kind="refund_only", reason="not_received",
-                                       currency="NZD"))["dispute_id"]
-    await stack.act(second, "seller-refuse", OTHER_SELLER, {"reason": "Already refunded"})
-    await stack.act(second, "buyer-escalate", BUYER, {"reason": "Second parcel also missing"})
-    await stack.act(second, "mediator-take", MEDIATOR)
-    await stack.act(second, "mediator-order-advance", MEDIATOR, _advance_body(2_500, "NZD", return_goods=False))
-    await stack.act(second, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "Never shipped"})
-    seller = _account(stack, accounts.seller("zenith", "NZD"))
-    assert seller.balance == -2_500 and seller.allow_negative
-    later = await stack.register_order(amount=4_000, currency="NZD", seller="zenith")
-    await stack.ok("POST", f"/orders/{later}/complete", PLATFORM)
-    assert _account(stack, accounts.seller("zenith", "NZD")).balance == 1_500, "a later credit pays the debt"
+    refused = await stack.call("POST", "/disputes", BUYER, {
+        "order_id": order_id, "kind": "refund_only", "reason": "not_received",
+        "amount": {"amount": 2_500, "currency": "NZD"}, "description": "Second parcel also missing"})
+    assert refused.status_code == 409 and refused.json()["type"].endswith("order_ruled_on"), refused.text
+    assert _account(stack, accounts.seller("zenith", "NZD")).balance == 0
+    assert _account(stack, accounts.buyer("alice", "NZD")).balance == 6_000
     assert _account(stack, accounts.guarantee_fund("NZD")).balance == 20_000
 
 

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         MediatorTake,
         PartyAppeal,
         PartySubmitEvidence,
+        PartyWithdrawAppeal,
         Ruling,
         RulingDecision,
         SellerReportReturnProblem,
@@ -170,6 +171,7 @@ class DisputeWorkflow:
         self._resolution: Resolution | None = None
         self._intervention: Intervention | None = None
         self._advance: Advance | None = None
+        self._appealed_resolution: Resolution | None = None
         self._order_released = False
         self._counts = CaseCounts()
         self._open()
@@ -190,6 +192,7 @@ class DisputeWorkflow:
         self._return_shipment = carried.return_shipment
         self._resubmissions = carried.resubmissions
         self._resolution = carried.resolution
+        self._appealed_resolution = carried.appealed_resolution
         self._intervention = carried.intervention
         self._advance = carried.advance
         self._order_released = carried.order_released
@@ -203,7 +206,8 @@ class DisputeWorkflow:
             events=self._events[-self._limits.events_in_view:], events_total=self._events_total,
             deadlines=list(self._deadlines.values()), escrow_frozen=self._escrow_frozen, refunded=self._refunded,
             offer=self._offer, return_address=self._return_address, return_shipment=self._return_shipment,
-            resubmissions=self._resubmissions, resolution=self._resolution, intervention=self._intervention,
+            resubmissions=self._resubmissions, resolution=self._resolution,
+            appealed_resolution=self._appealed_resolution, intervention=self._intervention,
             advance=self._advance, order_released=self._order_released, counts=self._counts,
             answered=[AnsweredUpdate(update_id=update_id, result=result) for update_id, result in answered],
         )
@@ -219,7 +223,8 @@ class DisputeWorkflow:
             await self._tick()
             if self._time_to_continue_as_new():
                 if workflow.patched(CONTINUE_AS_NEW_PATCH):
-                    workflow.continue_as_new(input.model_copy(update={"carried": self._carry()}))
+                    # self._input, not input: a calendar update may have moved the case's policy.
+                    workflow.continue_as_new(self._input.model_copy(update={"carried": self._carry()}))
                 self._continue_as_new_refused = True  # replaying a run recorded without it
         # The closing transition's settlement runs in whichever handler made it.
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -445,6 +450,11 @@ class DisputeWorkflow:
     @buyer_withdraw.validator
     @_validated_once_across_runs
     def _validate_buyer_withdraw(self, args: BuyerWithdraw) -> None:
+        if self._state == S.PLATFORM_INTERVENING and self._intervention and self._intervention.appeal:
+            rules.check_party(Action.BUYER_WITHDRAW, args.actor, self._input.order, self._intervention)
+            raise rules.not_allowed("the request cannot be withdrawn during an appeal: its ruling settled; "
+                                    "the party who appealed may withdraw the appeal (party_withdraw_appeal)",
+                                    self._state)
         self._check(Action.BUYER_WITHDRAW, args.actor)
 
     @workflow.update(name=Action.BUYER_SHIP_RETURN)
@@ -545,6 +555,8 @@ class DisputeWorkflow:
         intervention.needs_senior = True
         intervention.excluded_mediator_id = first_ruling.mediator_id
         intervention.mediator_id = None
+        # Kept so that the appeal's withdrawal can let the ruling stand as it was.
+        self._appealed_resolution = self._resolution
         self._resolution = None
         self._move(S.PLATFORM_INTERVENING, "appealed", args.actor, details={
             "reason": args.reason, "new_information": args.new_information,
@@ -559,6 +571,31 @@ class DisputeWorkflow:
         # The final ruling moves only the difference from what the ruling settled: wait for that.
         if self._resolution is None or not self._resolution.settled:
             raise rules.not_allowed("the ruling's money is still being settled; try again shortly", self._state)
+
+    @workflow.update(name=Action.PARTY_WITHDRAW_APPEAL)
+    @_once_across_runs
+    async def party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> ActionResult:
+        """The appellant lets the appealed ruling stand: its money already moved, nothing moves now.
+        The one appeal the case allows is spent, so the ruling is final for both parties."""
+        intervention = self._active_intervention()
+        ruling = intervention.rulings[-1]
+        resolution = self._appealed_resolution
+        assert resolution is not None, "an appeal is admitted only once its ruling settled"
+        intervention.mediator_id = ruling.mediator_id
+        self._deadlines.clear()
+        before = self._state
+        self._state = resolution.outcome
+        self._resolution = resolution
+        self._record("appeal_withdrawn", before, self._state, args.actor, details={
+            "reason": args.reason, "ruling": ruling.decision.value, "refund": ruling.refund.amount})
+        self._upsert_search_attributes()
+        self._notify_stage()
+        return await self._answer()
+
+    @party_withdraw_appeal.validator
+    @_validated_once_across_runs
+    def _validate_party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> None:
+        self._check(Action.PARTY_WITHDRAW_APPEAL, args.actor)
 
     @workflow.update(name=Action.MEDIATOR_TAKE)
     @_once_across_runs
@@ -1153,7 +1190,8 @@ class DisputeWorkflow:
         """The order may take a new dispute."""
         await workflow.execute_activity_method(
             OrderActivities.release_order,
-            ReleaseOrder(order_id=self._input.order.order_id, dispute_id=self._input.dispute_id),
+            ReleaseOrder(order_id=self._input.order.order_id, dispute_id=self._input.dispute_id,
+                         ruled=bool(self._intervention and self._intervention.rulings)),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=MONEY_RETRY,
         )

@@ -64,6 +64,7 @@ class Action(StrEnum):
     SELLER_REPORT_RETURN_PROBLEM = "seller_report_return_problem"
     PARTY_SUBMIT_EVIDENCE = "party_submit_evidence"
     PARTY_APPEAL = "party_appeal"
+    PARTY_WITHDRAW_APPEAL = "party_withdraw_appeal"
     MEDIATOR_TAKE = "mediator_take"
     MEDIATOR_REQUEST_EVIDENCE = "mediator_request_evidence"
     MEDIATOR_EXTEND_DEADLINE = "mediator_extend_deadline"
@@ -139,6 +140,15 @@ class OrderSnapshot(BaseModel):
     seller_id: PartyId
     paid: Money
     shipped: bool
+    # What earlier disputes on the order refunded, net (README: "Refund caps and second
+    # disputes"). Cases recorded before it was kept have none: nothing was refunded before.
+    refunded_before: Money | None = None
+
+    @property
+    def refundable(self) -> Money:
+        """What this dispute may still claim: the payment less what earlier disputes refunded."""
+        before = self.refunded_before.amount if self.refunded_before is not None else 0
+        return Money(amount=max(self.paid.amount - before, 0), currency=self.paid.currency)
 
 
 class DisputeInput(BaseModel):
@@ -292,6 +302,14 @@ class PartyAppealBase(ActionBase):
 
 
 class PartyAppeal(PartyAppealBase, Acting):
+    pass
+
+
+class PartyWithdrawAppealBase(ActionBase):
+    reason: Text | None = None
+
+
+class PartyWithdrawAppeal(PartyWithdrawAppealBase, Acting):
     pass
 
 
@@ -569,6 +587,8 @@ class CarriedCase(BaseModel):
     return_shipment: ReturnShipment | None = None
     resubmissions: int = 0
     resolution: Resolution | None = None
+    # The appealed ruling's resolution, which stands again if the appeal is withdrawn.
+    appealed_resolution: Resolution | None = None
     intervention: Intervention | None = None
     advance: Advance | None = None
     order_released: bool = False
@@ -641,6 +661,8 @@ class AdjustAfterAppeal(BaseModel):
 class ReleaseOrder(BaseModel):
     order_id: str
     dispute_id: str
+    # The platform ruled on the case, so no new dispute may re-litigate the order.
+    ruled: bool = False
 
 
 class CaseSnapshot(BaseModel):

@@ -32,6 +32,7 @@ FORBIDDEN = "Forbidden"
 NOT_ALLOWED_NOW = "ActionNotAllowed"
 INVALID = "InvalidAction"
 ADVANCE_REFUSED = "AdvanceRefused"
+REFUND_EXCEEDS_REMAINING = "RefundExceedsRemaining"
 
 _BUYER_ACTIONS = {a for a in Action if a.value.startswith("buyer_")}
 _SELLER_ACTIONS = {a for a in Action if a.value.startswith("seller_")}
@@ -59,8 +60,14 @@ def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool,
         seller = [Action.SELLER_CONFIRM_RETURN, Action.SELLER_REPORT_RETURN_PROBLEM]
     elif state == S.PLATFORM_INTERVENING:
         assert intervention is not None
-        buyer = [Action.PARTY_SUBMIT_EVIDENCE, Action.BUYER_WITHDRAW]
+        buyer = [Action.PARTY_SUBMIT_EVIDENCE]
         seller = [Action.PARTY_SUBMIT_EVIDENCE]
+        if intervention.appeal is None:
+            buyer.append(Action.BUYER_WITHDRAW)
+        else:
+            # Withdrawing the request would undo a settled ruling; the appellant may withdraw
+            # the appeal instead, and the ruling stands.
+            (buyer if intervention.appeal.role == Role.BUYER else seller).append(Action.PARTY_WITHDRAW_APPEAL)
         if intervention.mediator_id is None:
             mediator = [Action.MEDIATOR_TAKE]
         else:
@@ -85,6 +92,9 @@ def check_party(action: Action, actor: Actor, order: OrderSnapshot, intervention
         raise forbidden(f"only the seller of order {order.order_id} may {action.value}")
     if action in _PARTY_ACTIONS and not (is_buyer or is_seller):
         raise forbidden(f"only the buyer or the seller of order {order.order_id} may {action.value}")
+    if action == Action.PARTY_WITHDRAW_APPEAL and intervention is not None and intervention.appeal is not None \
+            and actor.role != intervention.appeal.role:
+        raise forbidden(f"only the {intervention.appeal.role.value}, who appealed, may withdraw the appeal")
     if action in _MEDIATOR_ACTIONS:
         check_mediator(action, actor, intervention)
 
@@ -114,8 +124,14 @@ def check_request_fits_order(request: RefundRequest, order: OrderSnapshot) -> No
         raise invalid(f"the order was paid in {order.paid.currency}; a refund request must use it too")
     if request.amount.amount <= 0:
         raise invalid("the requested amount must be more than 0")
-    if request.amount.amount > order.paid.amount:
-        raise invalid(f"the requested amount may not exceed the {order.paid} paid for the order")
+    remaining = order.refundable
+    if request.amount.amount > remaining.amount:
+        before = order.refunded_before
+        refunded = f" and earlier disputes refunded {before}" if before is not None and before.amount else ""
+        raise ApplicationError(
+            f"the requested amount may not exceed the {remaining} the order can still refund (paid {order.paid}"
+            f"{refunded})",
+            {"remaining": remaining.model_dump(mode="json")}, type=REFUND_EXCEEDS_REMAINING, non_retryable=True)
     if request.kind == DisputeKind.RETURN_AND_REFUND and not order.shipped:
         raise invalid("nothing was shipped, so there is nothing to return: request a refund only")
 

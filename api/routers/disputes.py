@@ -14,9 +14,9 @@ from api.services import Services
 from config.temporal import SearchAttributes, cases_of
 from evidence import EvidenceBody, read_bodies, store
 from identity import Actor, Role
-from ledger import UnknownAccount, accounts
+from ledger import OrderRefunds, UnknownAccount, accounts
 from money import Money
-from orders import DisputeAlreadyOpen, OrderNotFound
+from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderNotFound, OrderRuledOn, ReopenWindowClosed
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.models import (
@@ -39,6 +39,8 @@ from workflows.models import (
     PartyAppealBase,
     PartySubmitEvidence,
     PartySubmitEvidenceBase,
+    PartyWithdrawAppeal,
+    PartyWithdrawAppealBase,
     SellerReportReturnProblem,
     SellerReportReturnProblemBase,
     BuyerAnswerOffer,
@@ -98,29 +100,51 @@ def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key:
     if order.buyer_id != actor.party_id:
         raise Problem(403, "Forbidden", f"Order {order.id} is not one of {actor.party_id}'s orders.",
                       type=problem_type("forbidden"))
-    snapshot = OrderSnapshot(order_id=order.id, buyer_id=order.buyer_id, seller_id=order.seller_id,
-                             paid={"amount": order.amount, "currency": order.currency}, shipped=order.shipped)
     request = RefundRequest.model_validate(body.model_dump(exclude={"order_id"}))
     try:
-        rules.check_request_fits_order(request, snapshot)
         rules.check_attachments(request.evidence, services.policy.limits)
     except ApplicationError as error:
         limit = error.details[0] if error.details else {}
         raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID), **limit) from error
+
+    def snapshot(refunds: OrderRefunds) -> OrderSnapshot:
+        return OrderSnapshot(order_id=order.id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+                             paid=Money(amount=order.amount, currency=order.currency), shipped=order.shipped,
+                             refunded_before=Money(amount=refunds.refunded, currency=order.currency))
+
+    admitted: list[OrderSnapshot] = []
+
+    def admit(refunds: OrderRefunds) -> None:
+        """The request fits what the order has left to refund; runs while the order is ours."""
+        admitted.append(snapshot(refunds))
+        try:
+            rules.check_request_fits_order(request, admitted[-1])
+        except ApplicationError as error:
+            extensions = error.details[0] if error.details else {}
+            raise Problem(422, "Invalid dispute", error.message, type=problem_type(error.type),
+                          **extensions) from error
+
     fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
     dispute_id = key and idempotency.recall(services.engine, actor, key, fingerprint)
-    if not dispute_id:
+    if dispute_id:
+        # This request was admitted when the order was reserved for it, and the order has been
+        # its dispute's ever since; a started dispute keeps the input it started with.
+        admitted.append(snapshot(services.ledger.order_refunds(order.id)))
+    else:
         try:
-            dispute_id = services.orders.reserve_dispute(order.id)
+            dispute_id = services.orders.reserve_dispute(order.id, policy=services.policy, admit=admit)
         except DisputeAlreadyOpen as error:
             if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.dispute_id):
                 raise Problem(409, "Dispute already open", str(error), type=problem_type(error.code),
                               dispute_id=error.dispute_id) from error
             # An earlier attempt reserved the order but never reached Temporal: take it over.
             dispute_id = error.dispute_id
+            admit(services.ledger.order_refunds(order.id))
+        except (OrderRuledOn, DisputeLimitReached, ReopenWindowClosed) as error:
+            raise Problem(409, "No further dispute", str(error), type=problem_type(error.code)) from error
         if key:
             idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
-    return DisputeInput(dispute_id=dispute_id, order=snapshot, request=request, opened_by=actor,
+    return DisputeInput(dispute_id=dispute_id, order=admitted[-1], request=request, opened_by=actor,
                         policy=services.policy)
 
 
@@ -304,6 +328,8 @@ _ACTIONS = [
      "Buyer or seller submits evidence (举证) during intervention; answers an open evidence request."),
     (Action.PARTY_APPEAL, PartyAppealBase, PartyAppeal, _PARTIES,
      "Buyer or seller appeals a mediator's ruling with new information, once; a senior mediator rules finally."),
+    (Action.PARTY_WITHDRAW_APPEAL, PartyWithdrawAppealBase, PartyWithdrawAppeal, _PARTIES,
+     "The party who appealed withdraws the appeal; the appealed ruling stands, final, and no money moves."),
     (Action.MEDIATOR_TAKE, MediatorTakeBase, MediatorTake, _MEDIATOR,
      "A mediator takes a case from the queue; exactly one mediator gets it."),
     (Action.MEDIATOR_REQUEST_EVIDENCE, MediatorRequestEvidenceBase, MediatorRequestEvidence, _MEDIATOR,

@@ -9,7 +9,7 @@ from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import AccountPublic, TransferPublic
 from api.services import Services
 from identity import Actor, Role
-from ledger import TransferExistsWithDifferentFields, TransferRequest, UnknownAccount, accounts
+from ledger import AccountKind, AmountOverflow, TransferExistsWithDifferentFields, TransferRequest, UnknownAccount, accounts
 from money import CurrencyCode, Money
 
 router = APIRouter(prefix="/guarantee-fund", tags=["guarantee fund"], responses=PROBLEM_RESPONSES)
@@ -45,15 +45,18 @@ async def top_up(body: TopUpCreate, actor: PlatformActor, services: ServicesDep,
     except TransferExistsWithDifferentFields as error:
         raise Problem(409, "Reference reused", f"Top-up {body.reference} was made with a different amount.",
                       type=problem_type("reference-reused")) from error
+    except AmountOverflow as error:
+        raise Problem(422, "Amount too large", str(error), type=problem_type("amount-too-large")) from error
     response.headers["Location"] = f"/guarantee-fund/{currency}"
     return await run_in_threadpool(_fund, services, currency)
 
 
 def _top_up(services: Services, body: TopUpCreate) -> None:
     currency = body.amount.currency
-    accounts.open_platform_funding(services.ledger, currency)
-    accounts.open_guarantee_fund(services.ledger, currency, floor=services.policy.guarantee_fund_floor)
-    services.ledger.create_transfers([TransferRequest(
+    opening = [accounts.spec(AccountKind.platform, accounts.PLATFORM, currency),
+               accounts.spec(AccountKind.guarantee_fund, accounts.PLATFORM, currency,
+                             floor=services.policy.guarantee_fund_floor)]
+    services.ledger.create_transfers(opening=opening, requests=[TransferRequest(
         id=f"topup-{body.reference}", debit_account_id=accounts.platform_funding(currency),
         credit_account_id=accounts.guarantee_fund(currency), amount=body.amount.amount, currency=currency,
         code="topup", step="guarantee_fund_topped_up",

@@ -8,7 +8,7 @@ from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import OrderCreate, OrderPublic
 from api.services import Services
 from identity import Actor, Role
-from ledger import accounts
+from ledger import AmountOverflow, accounts
 from money import Money
 from orders import DisputeAlreadyOpen, Order, OrderConflict, OrderNotFound, PaidOrder
 
@@ -26,6 +26,8 @@ async def register_order(body: OrderCreate, actor: PlatformActor, services: Serv
         order, created = await run_in_threadpool(services.orders.register, PaidOrder(**body.model_dump()))
     except OrderConflict as error:
         raise Problem(409, "Order conflict", str(error), type=problem_type(error.code)) from error
+    except AmountOverflow as error:
+        raise Problem(422, "Amount too large", str(error), type=problem_type("amount-too-large")) from error
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/orders/{order.id}"

@@ -325,7 +325,7 @@ def test_demo_policy_is_seconds():
     windows = {
         name: getattr(demo, name) for name, field in Policy.model_fields.items() if field.annotation is Window
     }
-    assert len(windows) == 13
+    assert len(windows) == 14
     for name, window in windows.items():
         assert window.duration is not None and window.duration <= timedelta(minutes=5), name
     assert timedelta(0) < demo.reminder_before < min(w.duration for w in windows.values())
