@@ -86,7 +86,7 @@ from tests.dispute_moves import (
     send,
 )
 from tests.support import PLATFORM, Stack, eventually, settled
-from workflows.models import PartySubmitEvidenceBase
+from policy import CaseLimits
 
 # Each example pays in a currency of its own (cycling when all are used), so no ledger state
 # of an earlier example (a guarantee fund near the maximum) makes a later one differ.
@@ -100,33 +100,35 @@ TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024
 _POSTED = ("single", "post_pending")
 
 
-def _evidence_limits() -> tuple[int, int, int]:
-    """Longest text, most attachments, longest attachment URL, as the API's schema states them."""
-    schema = PartySubmitEvidenceBase.model_json_schema()
-    properties = schema["properties"]
-    return (properties["text"]["maxLength"], properties["attachments"]["maxItems"],
-            schema["$defs"]["EvidenceRef"]["properties"]["url"]["maxLength"])
-
-
 def _evidence(*, text: int, attachments: int, url: int) -> dict:
     prefix = "https://files.example/"
     return {"text": "x" * text,
             "attachments": [{"url": prefix + "a" * (url - len(prefix))} for _ in range(attachments)]}
 
 
-TEXT_MAX, ATTACHMENTS_MAX, URL_MAX = _evidence_limits()
-MAXIMAL_EVIDENCE = _evidence(text=TEXT_MAX, attachments=ATTACHMENTS_MAX, url=URL_MAX)
-OVER_LIMIT_EVIDENCE = {
-    "text": _evidence(text=TEXT_MAX + 1, attachments=0, url=URL_MAX),
-    "attachments": _evidence(text=1, attachments=ATTACHMENTS_MAX + 1, url=100),
-    "url": _evidence(text=1, attachments=1, url=URL_MAX + 1),
-}
-# Enough maximal submissions to pass Temporal's payload limit if nothing refuses them first.
-FLOOD = TEMPORAL_PAYLOAD_LIMIT // len(str(MAXIMAL_EVIDENCE)) + 2
+def maximal_evidence(limits: CaseLimits) -> dict:
+    """The largest evidence submission the policy takes."""
+    return _evidence(text=limits.evidence_text_chars, attachments=limits.attachments_per_submission,
+                     url=limits.attachment_url_chars)
+
+
+def over_limit_evidence(limits: CaseLimits, over: str) -> dict:
+    """A submission one past one of the policy's limits (and otherwise small)."""
+    return {
+        "text": _evidence(text=limits.evidence_text_chars + 1, attachments=0, url=0),
+        "attachments": _evidence(text=1, attachments=limits.attachments_per_submission + 1, url=100),
+        "url": _evidence(text=1, attachments=1, url=limits.attachment_url_chars + 1),
+    }[over]
+
+
+# Enough maximal submissions to pass Temporal's payload limit, if nothing refuses them first.
+FLOOD = TEMPORAL_PAYLOAD_LIMIT // len(str(maximal_evidence(CaseLimits()))) + 2
 
 # The moves around a ruling, made in any order, any number of times.
 APPEAL_MOVES = {"buyer appeals": Intent("party_appeal", choice="buyer"),
                 "seller appeals": Intent("party_appeal", choice="seller"),
+                "buyer withdraws the appeal": Intent("party_withdraw_appeal", choice="buyer"),
+                "seller withdraws the appeal": Intent("party_withdraw_appeal", choice="seller"),
                 "buyer withdraws": Intent("buyer_withdraw")}
 _TO_A_RULING = ROUTES["intervention"]  # refused, escalated, taken
 _INTO_INTERVENTION = _TO_A_RULING[:2]
@@ -297,7 +299,7 @@ class CaseMachine(RuleBasedStateMachine):
                 _problem(response, 403)
             else:
                 _problem(response, 409, 422)
-                if response.status_code == 409:
+                if response.json()["type"].endswith("dispute_already_open"):
                     assert response.json().get("dispute_id"), f"a 409 names the open dispute: {response.text}"
         if how == "same key twice":  # a retry gets the first answer
             assert statuses[1][0] == statuses[0][0], statuses
@@ -438,17 +440,19 @@ class CaseMachine(RuleBasedStateMachine):
         parties = self.parties(dispute)
         return dispute, parties.buyer_token if party == "buyer" else parties.seller_token
 
-    @rule(case=cases, party=st.sampled_from(("buyer", "seller")), over=st.sampled_from([None, *OVER_LIMIT_EVIDENCE]))
+    @rule(case=cases, party=st.sampled_from(("buyer", "seller")),
+          over=st.sampled_from([None, "text", "attachments", "url"]))
     @with_cases
     def submit_evidence_at_the_limit(self, case: int, party: str, over: str | None) -> None:
         """The largest evidence the API takes, or one past one of its limits."""
         dispute, token = self.evidence_from(case, party)
-        body = MAXIMAL_EVIDENCE if over is None else OVER_LIMIT_EVIDENCE[over]
+        limits = self.stack.services.policy.limits
+        body = maximal_evidence(limits) if over is None else over_limit_evidence(limits, over)
         response = self.run(send(self.stack, dispute, "party_submit_evidence", token, body))
         if over is None:
             check_answer(response, "maximal evidence")
-        else:
-            _problem(response, 413, 422)
+        else:  # past the limit, or refused by the case as it is now
+            _problem(response, 409, 422)
 
     @rule(case=cases, party=st.sampled_from(("buyer", "seller")))
     @with_cases
@@ -456,8 +460,9 @@ class CaseMachine(RuleBasedStateMachine):
         """Maximal evidence again and again, until the case refuses it (or it would pass
         Temporal's payload limit many times over); then the case must still work."""
         dispute, token = self.evidence_from(case, party)
+        body = maximal_evidence(self.stack.services.policy.limits)
         for n in range(FLOOD):
-            response = self.run(send(self.stack, dispute, "party_submit_evidence", token, MAXIMAL_EVIDENCE))
+            response = self.run(send(self.stack, dispute, "party_submit_evidence", token, body))
             check_answer(response, f"maximal evidence #{n + 1}")
             if response.status_code >= 400:
                 event(f"evidence flood refused at #{n + 1}")
