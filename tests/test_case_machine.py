@@ -91,7 +91,7 @@ from policy import CaseLimits
 # Each example pays in a currency of its own (cycling when all are used), so no ledger state
 # of an earlier example (a guarantee fund near the maximum) makes a later one differ.
 CURRENCIES = itertools.cycle(sorted({c.code for c in iso4217.Currency if c.exponent is not None}))
-EXAMPLES = int(os.environ.get("DISPUTEFLOW_PROPERTY_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("DISPUTEFLOW_PROPERTY_EXAMPLES", "5"))
 STEPS = int(os.environ.get("DISPUTEFLOW_PROPERTY_STEPS", "20"))
 # How late a timer may fire on a loaded 2-core machine before a case counts as stuck.
 TIMER_LAG = timedelta(seconds=30)
