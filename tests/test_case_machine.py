@@ -44,7 +44,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
-import iso4217
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -88,9 +87,12 @@ from tests.dispute_moves import (
 from tests.support import PLATFORM, Stack, eventually, settled
 from policy import CaseLimits
 
-# Each example pays in a currency of its own (cycling when all are used), so no ledger state
-# of an earlier example (a guarantee fund near the maximum) makes a later one differ.
-CURRENCIES = itertools.cycle(sorted({c.code for c in iso4217.Currency if c.exponent is not None}))
+# Currencies no other test pays in (their funds and balances are checked absolutely). Each
+# example takes the next, so an earlier example's ledger state (a guarantee fund near the
+# maximum) seldom meets a later one; when it does, the moves' answers may differ, not what
+# is drawn.
+CURRENCIES = itertools.cycle(("BRL", "CZK", "HUF", "IDR", "ILS", "INR", "ISK", "KES",
+                              "MAD", "MXN", "NGN", "PHP", "RON", "TWD", "UAH", "VND"))
 EXAMPLES = int(os.environ.get("DISPUTEFLOW_PROPERTY_EXAMPLES", "5"))
 STEPS = int(os.environ.get("DISPUTEFLOW_PROPERTY_STEPS", "20"))
 # How late a timer may fire on a loaded 2-core machine before a case counts as stuck.
