@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.problems import Problem, problem_type
 from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
+from orders import DisputeAlreadyOpen
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.models import Acting, Action, DisputeInput, DisputeState, DisputeView
@@ -35,8 +36,17 @@ _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Actio
                      rules.INVALID: "Invalid action", rules.ADVANCE_REFUSED: "Advance refused"}
 
 
-async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:
-    """Start the dispute and answer once its escrow is frozen (Update-with-Start)."""
+# The memo key naming the request that started a dispute (see `open_dispute`).
+_OPENING = "opening_request"
+
+
+async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, opening: str) -> DisputeView:
+    """Start the dispute and answer once its escrow is frozen (Update-with-Start).
+
+    `opening` names the request (the same on every retry of a keyed one). Two requests may
+    both try to start one dispute id (a reservation taken over while its first request was
+    still on its way): whichever started it wins, the other is told the dispute is open.
+    """
     order = dispute.order
     attributes = TypedSearchAttributes([
         SearchAttributePair(SearchAttributes.STATE, DisputeState.WAIT_SELLER_AGREE.value),
@@ -47,20 +57,35 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -
     ])
     start = WithStartWorkflowOperation(
         DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=task_queue,
-        search_attributes=attributes,
+        search_attributes=attributes, memo={_OPENING: opening},
         # A retried request finds the dispute its first attempt started.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A dispute id names one case for ever; a closed one is never started again.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        return await client.execute_update_with_start_workflow(
+        opened = await client.execute_update_with_start_workflow(
             DisputeWorkflow.opened, start_workflow_operation=start, rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
-        return await view(client, dispute.dispute_id)
+        opened = await view(client, dispute.dispute_id)
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         raise _no_answer() from error
+    if not await _started_by(client, dispute.dispute_id, opening):
+        raise already_open(order.order_id, dispute.dispute_id)
+    return opened
+
+
+async def _started_by(client: Client, dispute_id: str, opening: str) -> bool:
+    description = await client.get_workflow_handle(dispute_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    started_by = await description.memo_value(_OPENING, None)
+    # A dispute started before openings were recorded cannot be told apart: it stands.
+    return started_by in (None, opening)
+
+
+def already_open(order_id: str, dispute_id: str) -> Problem:
+    refusal = DisputeAlreadyOpen(order_id, dispute_id)
+    return Problem(409, "Dispute already open", str(refusal), type=problem_type(refusal.code), dispute_id=dispute_id)
 
 
 async def exists(client: Client, dispute_id: str) -> bool:
@@ -100,6 +125,10 @@ async def act(client: Client, dispute_id: str, action: Action, argument: Acting,
                           type=problem_type(cause.type), **extensions) from error
         raise
     except RPCError as error:
+        # Temporal aborts the updates still in flight when the workflow completes.
+        if error.status == RPCStatusCode.NOT_FOUND and await exists(client, dispute_id):
+            raise Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
+                          type=problem_type("dispute-closed")) from error
         raise _rpc_problem(error, dispute_id) from error
 
 
@@ -136,11 +165,10 @@ def _no_answer() -> Problem:
 
 
 def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
-    if "already completed" in error.message:
-        return Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
-                       type=problem_type("dispute-closed"))
     if error.status == RPCStatusCode.NOT_FOUND:
         return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
-    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
+    # RESOURCE_EXHAUSTED: e.g. the limit on a workflow's updates in flight at once.
+    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED,
+                        RPCStatusCode.RESOURCE_EXHAUSTED):
         return _no_answer()
     return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))

@@ -2,11 +2,19 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger import AccountBalance, TransferView
-from money import Money
+from money import MinorUnits, Money
 from workflows.models import DisputeState, PartyId, ReasonCategory, RefundRequest
+
+
+class Payment(Money):
+    """What a buyer paid: more than nothing."""
+
+    amount: Annotated[MinorUnits, Field(ge=1)]
 
 
 class OrderBase(BaseModel):
@@ -20,6 +28,7 @@ class OrderCreate(OrderBase):
     model_config = ConfigDict(extra="forbid")
 
     order_id: PartyId
+    paid: Payment
 
 
 class OrderPublic(OrderBase):
