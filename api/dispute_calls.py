@@ -19,7 +19,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import Problem, problem_type
+from api.problems import Problem, problem_type, unavailable, workflow_service_problem
 from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
 from orders import DisputeAlreadyOpen
@@ -160,15 +160,10 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
 
 
 def _no_answer() -> Problem:
-    return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
-                   "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})
+    return unavailable("The dispute service did not answer in time; retry with the same Idempotency-Key.")
 
 
 def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
     if error.status == RPCStatusCode.NOT_FOUND:
         return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
-    # RESOURCE_EXHAUSTED: e.g. the limit on a workflow's updates in flight at once.
-    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED,
-                        RPCStatusCode.RESOURCE_EXHAUSTED):
-        return _no_answer()
-    return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))
+    return workflow_service_problem(error)

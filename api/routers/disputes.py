@@ -9,7 +9,7 @@ from temporalio.service import RPCError
 
 from api import dispute_calls, idempotency
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, require_roles
-from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeList, TransferPublic
 from api.services import Services
 from config.temporal import SearchAttributes
@@ -84,8 +84,8 @@ async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: Service
         opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute, opening)
     except RPCError as error:
         # Whether or not the start reached Temporal, a retry with the same key resumes it.
-        raise Problem(503, "Try again", "The dispute service did not confirm the opening; retry with the same "
-                      "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"}) from error
+        raise unavailable("The dispute service did not confirm the opening; retry with the same "
+                          "Idempotency-Key.") from error
     response.headers["Location"] = f"/disputes/{dispute.dispute_id}"
     return opened
 
