@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         PartyAppeal,
         PartySubmitEvidence,
         PartyWithdrawAppeal,
+        Refusal,
         Ruling,
         RulingDecision,
         SellerReportReturnProblem,
@@ -542,6 +543,17 @@ class DisputeWorkflow:
         if args.stored is None:
             raise rules.invalid("evidence reaches a case through the evidence store only")
         rules.check_evidence(args.stored, args.actor.role, self._counts, self._limits)
+
+    @workflow.query
+    def evidence_refusal(self, args: PartySubmitEvidence) -> Refusal | None:
+        """Why party_submit_evidence would refuse `args` now: the API asks before it stores the
+        body, so a refused submission leaves nothing behind."""
+        try:
+            self._validate_party_submit_evidence(args)
+        except ApplicationError as error:
+            details = error.details[0] if error.details and isinstance(error.details[0], dict) else {}
+            return Refusal(type=error.type or rules.INVALID, message=error.message, details=details)
+        return None
 
     @workflow.update(name=Action.PARTY_APPEAL)
     @_once_across_runs

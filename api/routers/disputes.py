@@ -12,7 +12,7 @@ from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
 from config.temporal import SearchAttributes, cases_of
-from evidence import EvidenceBody, read_bodies, store
+from evidence import EvidenceBody, describe, read_bodies, store
 from identity import Actor, Role
 from ledger import OrderRefunds, UnknownAccount, accounts
 from money import Money
@@ -251,8 +251,12 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
         if isinstance(body, MediatorOrderAdvanceBase):
             await run_in_threadpool(_check_fund_covers, services, body.amount)
         if isinstance(body, PartySubmitEvidenceBase):
-            # The case records the body's id; the body itself lives in the evidence store.
-            stored = await run_in_threadpool(store, services.engine, EvidenceBody.model_validate(body.model_dump()))
+            # The case records the body's id; the body itself lives in the evidence store, written
+            # only once the case said it would take it.
+            evidence = EvidenceBody.model_validate(body.model_dump())
+            await dispute_calls.check_evidence(services.temporal, dispute_id,
+                                               PartySubmitEvidence(stored=describe(evidence), actor=actor))
+            stored = await run_in_threadpool(store, services.engine, evidence)
             argument = PartySubmitEvidence(stored=stored, actor=actor)
         else:
             argument = argument_model(**body.model_dump(), actor=actor)
