@@ -1,6 +1,8 @@
 """Sequences a careless or hostile client can walk that no other test walks: each ends with
 the money, the case and the read models as a user would check them."""
 
+import asyncio
+
 from sqlmodel import Session, func, select
 
 from evidence.store import EvidenceRow
@@ -65,3 +67,63 @@ async def test_a_ruling_stays_on_record_through_a_second_intervention(stack: Sta
         "order_id": order_id, "kind": "refund_only", "reason": "quality",
         "amount": {"amount": 10_000, "currency": "CNY"}, "description": "Again"})
     assert again.status_code == 409 and again.json()["type"].endswith("order_ruled_on"), again.text
+
+
+def _set_limits(stack: Stack, **limits: int) -> None:
+    policy = stack.services.policy
+    stack.services.policy = policy.model_copy(update={"limits": policy.limits.model_copy(update=limits)})
+
+
+async def test_two_submissions_racing_the_case_total_one_wins(stack: Stack) -> None:
+    """Two bodies that each fit, but not together, sent at once: one is recorded, the other
+    is refused with the limit named; the case holds exactly one and stays usable."""
+    _set_limits(stack, evidence_bytes_per_case=3000)
+    _, dispute_id = await _escalated(stack)
+    bodies = [{"text": f"{party} " + "e" * 1500, "attachments": []} for party in ("buyer", "seller")]
+    answers = await asyncio.gather(*(stack.call("POST", f"/disputes/{dispute_id}/party-submit-evidence", token, body)
+                                     for token, body in zip((BUYER, SELLER), bodies)))
+    assert sorted(a.status_code for a in answers) == [200, 422], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 422).json()
+    assert refused["limit"] == "evidence_bytes_per_case"
+    view = await stack.dispute(dispute_id)
+    assert len(view["intervention"]["evidence"]) == 1
+    page = await stack.ok("GET", f"/disputes/{dispute_id}/evidence", BUYER)
+    assert page["total"] == 1 and page["items"][0]["text"].startswith(("buyer", "seller"))
+    await stack.act(dispute_id, "mediator-take", MEDIATOR)
+    await stack.act(dispute_id, "mediator-rule", MEDIATOR, {"decision": "reject", "rationale": "No proof"})
+    await stack.wait_for_state(dispute_id, "CLOSED")
+
+
+async def _queue_ids(stack: Stack) -> set[str]:
+    page = await stack.ok("GET", "/mediation/queue?limit=1000", MEDIATOR)
+    return {item["dispute_id"] for item in page["items"]}
+
+
+async def test_a_withdrawn_appeal_leaves_the_queue_and_the_books_balanced(stack: Stack) -> None:
+    """An appeal puts the case back in the (senior) queue; its withdrawal takes it out again,
+    the first ruling's money stands and reconciliation stays clean."""
+    order_id, dispute_id = await _escalated(stack)
+    await stack.act(dispute_id, "mediator-take", MEDIATOR)
+    await stack.act(dispute_id, "mediator-rule", MEDIATOR, {
+        "decision": "partial_refund", "amount": {"amount": 4_000, "currency": "CNY"}, "rationale": "Partly"})
+    await stack.wait_for_state(dispute_id, "SUCCESS")
+    await eventually(lambda: _absent(stack, dispute_id), what="the ruled case out of the queue")
+    await stack.act(dispute_id, "party-appeal", BUYER, {"reason": "Too little", "new_information": "Receipts"})
+
+    async def queued() -> bool:
+        return dispute_id in await _queue_ids(stack)
+
+    await eventually(queued, what="the appealed case in the queue")
+    await stack.act(dispute_id, "mediator-take", SAM)
+    await stack.act(dispute_id, "party-withdraw-appeal", BUYER, {"reason": "Fine"})
+    await eventually(lambda: _absent(stack, dispute_id), what="the withdrawn appeal out of the queue")
+    await asyncio.wait_for(stack.services.temporal.get_workflow_handle(dispute_id).result(), timeout=30)
+    assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 4000,
+                                     "seller_released": 6000}
+    trail = await stack.ok("GET", f"/reconciliation/disputes/{dispute_id}", PLATFORM)
+    assert trail["report"]["ok"], trail
+
+
+async def _absent(stack: Stack, dispute_id: str) -> bool:
+    return dispute_id not in await _queue_ids(stack)
+
