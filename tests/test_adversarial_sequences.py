@@ -127,3 +127,18 @@ async def test_a_withdrawn_appeal_leaves_the_queue_and_the_books_balanced(stack:
 async def _absent(stack: Stack, dispute_id: str) -> bool:
     return dispute_id not in await _queue_ids(stack)
 
+
+
+async def test_a_keyed_evidence_retry_gets_its_first_answer_at_the_limit(stack: Stack) -> None:
+    """The submission that used the party's last slot, retried with its key: the first
+    answer again (200, nothing new), not the limit it reached itself."""
+    _set_limits(stack, evidence_submissions_per_party=1)
+    _, dispute_id = await _escalated(stack)
+    path, keyed = f"/disputes/{dispute_id}/party-submit-evidence", {"Idempotency-Key": "last-slot"}
+    body = {"text": "The base leaks", "attachments": []}
+    first = await stack.ok("POST", path, BUYER, body, headers=keyed)
+    again = await stack.ok("POST", path, BUYER, body, headers=keyed)
+    assert again["events_total"] == first["events_total"]
+    assert len(again["intervention"]["evidence"]) == 1
+    other = await stack.call("POST", path, BUYER, {"text": "More", "attachments": []})
+    assert other.status_code == 422 and other.json()["limit"] == "evidence_submissions_per_party", other.text
