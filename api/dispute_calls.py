@@ -19,9 +19,10 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import Problem, problem_type
+from api.problems import Problem, problem_type, unavailable, workflow_service_problem
 from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
+from orders import DisputeAlreadyOpen
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.models import (
@@ -45,8 +46,17 @@ _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Actio
                      rules.REFUND_EXCEEDS_REMAINING: "Refund exceeds what remains"}
 
 
-async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -> DisputeView:
-    """Start the dispute and answer, once its escrow is frozen (Update-with-Start), with its view."""
+# The memo key naming the request that started a dispute (see `open_dispute`).
+_OPENING = "opening_request"
+
+
+async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, opening: str) -> DisputeView:
+    """Start the dispute and answer, once its escrow is frozen (Update-with-Start), with its view.
+
+    `opening` names the request (the same on every retry of a keyed one). Two requests may
+    both try to start one dispute id (a reservation taken over while its first request was
+    still on its way): whichever started it wins, the other is told the dispute is open.
+    """
     order = dispute.order
     attributes = TypedSearchAttributes([
         SearchAttributePair(SearchAttributes.STATE, DisputeState.WAIT_SELLER_AGREE.value),
@@ -57,7 +67,7 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -
     ])
     start = WithStartWorkflowOperation(
         DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=task_queue,
-        search_attributes=attributes,
+        search_attributes=attributes, memo={_OPENING: opening},
         # A retried request finds the dispute its first attempt started.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A dispute id names one case for ever; a closed one is never started again.
@@ -71,7 +81,22 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput) -
         pass
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         raise _no_answer() from error
+    if not await _started_by(client, dispute.dispute_id, opening):
+        raise already_open(order.order_id, dispute.dispute_id)
     return await view(client, dispute.dispute_id)
+
+
+async def _started_by(client: Client, dispute_id: str, opening: str) -> bool:
+    description = await client.get_workflow_handle(dispute_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    started_by = await description.memo_value(_OPENING, None)
+    # A dispute started before openings were recorded cannot be told apart: it stands.
+    return started_by in (None, opening)
+
+
+def already_open(order_id: str, dispute_id: str) -> Problem:
+    refusal = DisputeAlreadyOpen(order_id, dispute_id)
+    return Problem(409, "Dispute already open", str(refusal), type=problem_type(refusal.code), dispute_id=dispute_id)
+
 
 
 async def exists(client: Client, dispute_id: str) -> bool:
@@ -110,6 +135,10 @@ async def act(client: Client, dispute_id: str, action: Action | PlatformAction, 
             raise _refused(cause.type, cause.message, extensions) from error
         raise
     except RPCError as error:
+        # Temporal aborts the updates still in flight when the workflow completes.
+        if error.status == RPCStatusCode.NOT_FOUND and await exists(client, dispute_id):
+            raise Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
+                          type=problem_type("dispute-closed")) from error
         raise _rpc_problem(error, dispute_id) from error
 
 
@@ -157,16 +186,10 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
 
 
 def _no_answer() -> Problem:
-    return Problem(503, "Try again", "The dispute service did not answer in time; retry with the same "
-                   "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"})
+    return unavailable("The dispute service did not answer in time; retry with the same Idempotency-Key.")
 
 
 def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
-    if "already completed" in error.message:
-        return Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
-                       type=problem_type("dispute-closed"))
     if error.status == RPCStatusCode.NOT_FOUND:
         return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
-    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.CANCELLED):
-        return _no_answer()
-    return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))
+    return workflow_service_problem(error)

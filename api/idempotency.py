@@ -31,6 +31,11 @@ def fingerprint(operation: str, body: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def request_token(actor: Actor, key: str) -> str:
+    """Names one caller's keyed request, the same on every retry of it."""
+    return fingerprint("request", {"caller": _caller(actor), "key": key})
+
+
 def _caller(actor: Actor) -> str:
     return f"{actor.role.value}:{actor.party_id}"
 

@@ -7,7 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger("disputeflow.api")
 
@@ -38,6 +41,31 @@ class Problem(Exception):
 
 def problem_type(slug: str) -> str:
     return f"/problems/{slug}"
+
+
+# How long a client told "try again" (503) should wait, in seconds.
+RETRY_AFTER = "5"
+
+# Temporal's answers that mean "not now" rather than "no".
+_UNAVAILABLE_RPC = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
+                    RPCStatusCode.RESOURCE_EXHAUSTED)
+
+
+def unavailable(detail: str) -> Problem:
+    """A dependency did not answer: nothing was done that a retry would repeat."""
+    return Problem(503, "Try again", detail, type=problem_type("unavailable"), headers={"Retry-After": RETRY_AFTER})
+
+
+def workflow_service_problem(error: RPCError) -> Problem:
+    if error.status in _UNAVAILABLE_RPC:
+        return unavailable("The dispute service did not answer in time; retry (with the same Idempotency-Key, "
+                           "if the request had one).")
+    return Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error"))
+
+
+def _database_unavailable(error: DBAPIError | PoolTimeout) -> bool:
+    # OperationalError: refused, dropped or timed-out connections, SQLite's "database is locked".
+    return isinstance(error, OperationalError | PoolTimeout) or error.connection_invalidated
 
 
 def _response(request: Request, status: int, title: str, detail: str | None, type: str = "about:blank",
@@ -74,6 +102,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return _response(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
                          headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(RPCError)
+    async def _workflow_service(request: Request, exc: RPCError) -> JSONResponse:
+        return await _problem(request, workflow_service_problem(exc))
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: DBAPIError | PoolTimeout) -> JSONResponse:
+        if not _database_unavailable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return await _problem(request, unavailable("The ledger database is unavailable; retry later."))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -90,5 +130,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "No such resource",
         409: "Not possible in the resource's current state",
         422: "The request is well-formed but invalid",
+        502: "The workflow service answered with an error",
+        503: "A dependency (Temporal, the ledger database) is unavailable; retry after Retry-After seconds",
     }.items()
 }

@@ -2,13 +2,21 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger import AccountBalance, TransferView
-from money import Money
+from money import MinorUnits, Money
 from workflows.models import (
     DeadlineKind, DisputeState, EvidenceSubmission, PartyId, ReasonCategory, RefundRequest, UrgentConcern,
 )
+
+
+class Payment(Money):
+    """What a buyer paid: more than nothing."""
+
+    amount: Annotated[MinorUnits, Field(ge=1)]
 
 
 class OrderBase(BaseModel):
@@ -22,6 +30,7 @@ class OrderCreate(OrderBase):
     model_config = ConfigDict(extra="forbid")
 
     order_id: PartyId
+    paid: Payment
 
 
 class OrderPublic(OrderBase):

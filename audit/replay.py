@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -87,6 +87,16 @@ class DisputeFilter(BaseModel):
     started_after: AwareDatetime | None = Field(None, description="opened at or after this instant")
     started_before: AwareDatetime | None = Field(None, description="opened before this instant")
     limit: Annotated[int | None, Field(ge=1)] = None
+
+    @field_validator("started_after", "started_before")
+    @classmethod
+    def _expressible_in_utc(cls, instant: datetime | None) -> datetime | None:
+        if instant is not None:
+            try:
+                _rfc3339(instant)
+            except OverflowError:
+                raise ValueError("the instant falls outside the years 1 to 9999 in UTC") from None
+        return instant
 
     def query(self, workflow_type: str) -> str:
         # Every value is pattern-checked (PartyId, the state enum) or a formatted instant,

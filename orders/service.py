@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ledger import AccountKind, Ledger, OrderRefunds, TransferRequest, accounts
+from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, TransferRequest, accounts
 from ledger.service import order_refunds
 from money import Money
 from orders.models import ClosedDispute, Order
@@ -71,37 +72,49 @@ class OrderService:
         marketplace can retry; different facts for a known id are a conflict.
         """
         currency = order.paid.currency
+        conflict = OrderConflict(f"order {order.order_id} is already registered with different details")
         with Session(self._engine) as session:
             existing = session.get(Order, order.order_id)
             if existing is not None:
                 if _facts(existing) != order.model_dump(mode="json"):
-                    raise OrderConflict(f"order {order.order_id} is already registered with different details")
+                    raise conflict
                 return existing, False
         # Opened with the payment, so a refused payment leaves no account behind.
         opening = [accounts.spec(AccountKind.payments_clearing, accounts.PLATFORM, currency),
                    accounts.spec(AccountKind.escrow, order.order_id, currency),
                    accounts.spec(AccountKind.buyer, order.buyer_id, currency),
                    accounts.spec(AccountKind.seller, order.seller_id, currency)]
-        self._ledger.create_transfers(opening=opening, requests=[TransferRequest(
-            id=f"{order.order_id}-payment",
-            debit_account_id=accounts.payments_clearing(currency),
-            credit_account_id=accounts.escrow(order.order_id, currency),
-            amount=order.paid.amount,
-            currency=currency,
-            code="payment",
-            order_id=order.order_id,
-            step="order_registered",
-        )])
+        try:
+            self._ledger.create_transfers(opening=opening, requests=[TransferRequest(
+                id=f"{order.order_id}-payment",
+                debit_account_id=accounts.payments_clearing(currency),
+                credit_account_id=accounts.escrow(order.order_id, currency),
+                amount=order.paid.amount,
+                currency=currency,
+                code="payment",
+                order_id=order.order_id,
+                step="order_registered",
+            )])
+        except TransferExistsWithDifferentFields:  # a concurrent registration paid another amount first
+            raise conflict from None
         with Session(self._engine) as session:
-            if session.get(Order, order.order_id) is None:
+            created = session.get(Order, order.order_id) is None
+            if created:
                 session.add(Order(
                     id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
                     amount=order.paid.amount, currency=currency, shipped=order.shipped,
                 ))
-                session.commit()
-            created = session.get(Order, order.order_id)
-            assert created is not None
-            return created, True
+                try:
+                    session.commit()
+                except IntegrityError:  # a concurrent registration of the same payment won
+                    session.rollback()
+                    created = False
+            stored = session.get(Order, order.order_id)
+            assert stored is not None
+        # The payment alone does not name the parties: a concurrent winner may differ in them.
+        if _facts(stored) != order.model_dump(mode="json"):
+            raise conflict
+        return stored, created
 
     def get(self, order_id: str) -> Order:
         with Session(self._engine) as session:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -80,17 +81,20 @@ StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
 @pytest.fixture(scope="session")
 def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPoolExecutor) -> StackFactory:
     """`async with stack_factory(engine) as stack:` a stack like `stack`'s (API, worker, fresh
-    task queue) whose API and worker use `engine`. `tokens` replaces the development tokens."""
+    task queue) whose API and worker use `engine`. `tokens` replaces the development tokens;
+    `temporal` replaces the session's Temporal client (e.g. one through a proxy)."""
 
     @asynccontextmanager
-    async def build(engine: Engine, *, tokens: dict[str, TokenGrant] | None = None) -> AsyncIterator[Stack]:
+    async def build(engine: Engine, *, tokens: dict[str, TokenGrant] | None = None,
+                    temporal: Client | None = None) -> AsyncIterator[Stack]:
+        temporal = temporal or temporal_env.client
         task_queue = f"disputes-{uuid.uuid4().hex[:10]}"
         settings = Settings(task_queue=task_queue, database_url=engine.url.render_as_string(hide_password=False),
                             **({"tokens": tokens} if tokens is not None else {}))
         ledger = Ledger(engine)
         services = Services(
             settings=settings,
-            temporal=temporal_env.client,
+            temporal=temporal,
             engine=engine,
             ledger=ledger,
             orders=OrderService(engine, ledger),
@@ -101,7 +105,7 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
         async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
             stack = Stack(services=services, http=http, task_queue=task_queue,
                           make_worker=lambda ledger=ledger: build_worker(
-                              temporal_env.client, task_queue, engine, activity_executor, ledger=ledger))
+                              temporal, task_queue, engine, activity_executor, ledger=ledger))
             await stack.start_worker()
             try:
                 yield stack

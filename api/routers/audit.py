@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
-from temporalio.service import RPCError
 
 from api.deps import DisputeId, TemporalDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
@@ -56,8 +55,6 @@ async def _runs(temporal: Client, dispute_id: str) -> list[WorkflowHistory]:
         return await histories.fetch_runs(temporal, dispute_id)
     except histories.DisputeNotFound as error:
         raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
-    except RPCError as error:
-        raise Problem(502, "Workflow service error", error.message, type=problem_type("temporal-error")) from error
 
 
 @router.get("/disputes/{dispute_id}/history", operation_id="export_dispute_history",
@@ -98,11 +95,7 @@ async def replay_disputes(body: ReplayRequest, temporal: TemporalDep) -> replay.
     else:
         assert body.filter is not None
         query = body.filter.query(replayer.workflow_type)
-        try:
-            dispute_ids, truncated = await replay.matching(temporal, body.filter, replayer.workflow_type,
-                                                           limit=MAX_REPLAY)
-        except RPCError as error:
-            raise Problem(502, "Workflow service error", error.message,
-                          type=problem_type("temporal-error")) from error
+        dispute_ids, truncated = await replay.matching(temporal, body.filter, replayer.workflow_type,
+                                                       limit=MAX_REPLAY)
     report = await replayer.replay(replay.from_server(temporal, dispute_ids))
     return report.model_copy(update={"query": query, "truncated": truncated})

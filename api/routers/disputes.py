@@ -1,3 +1,4 @@
+import uuid
 from typing import Annotated
 
 import anyio
@@ -8,7 +9,7 @@ from temporalio.service import RPCError
 
 from api import dispute_calls, idempotency
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, require_roles
-from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
 from config.temporal import SearchAttributes, cases_of
@@ -81,13 +82,14 @@ async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: Service
                        idempotency_key: IdempotencyKey, response: Response) -> DisputeView:
     """Open a dispute on one of the buyer's paid orders; the order's escrow is frozen."""
     dispute = await run_in_threadpool(_prepare_dispute, services, actor, body, idempotency_key)
+    opening = idempotency.request_token(actor, idempotency_key) if idempotency_key else uuid.uuid4().hex
     try:
-        opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute)
+        opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute, opening)
         opened = await run_in_threadpool(_with_evidence_bodies, services, opened)
     except RPCError as error:
         # Whether or not the start reached Temporal, a retry with the same key resumes it.
-        raise Problem(503, "Try again", "The dispute service did not confirm the opening; retry with the same "
-                      "Idempotency-Key.", type=problem_type("unavailable"), headers={"Retry-After": "5"}) from error
+        raise unavailable("The dispute service did not confirm the opening; retry with the same "
+                          "Idempotency-Key.") from error
     response.headers["Location"] = f"/disputes/{dispute.dispute_id}"
     return opened
 
@@ -135,9 +137,9 @@ def _prepare_dispute(services: Services, actor: Actor, body: DisputeCreate, key:
             dispute_id = services.orders.reserve_dispute(order.id, policy=services.policy, admit=admit)
         except DisputeAlreadyOpen as error:
             if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.dispute_id):
-                raise Problem(409, "Dispute already open", str(error), type=problem_type(error.code),
-                              dispute_id=error.dispute_id) from error
-            # An earlier attempt reserved the order but never reached Temporal: take it over.
+                raise dispute_calls.already_open(order.id, error.dispute_id) from error
+            # An earlier attempt reserved the order but never reached Temporal: take it over
+            # (if that attempt is still on its way, whichever starts the dispute wins).
             dispute_id = error.dispute_id
             admit(services.ledger.order_refunds(order.id))
         except (OrderRuledOn, DisputeLimitReached, ReopenWindowClosed) as error:

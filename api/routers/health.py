@@ -4,7 +4,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep
-from api.problems import Problem, problem_type
+from api.problems import RETRY_AFTER, Problem, problem_type
 from policy.coverage import CalendarCoverage, calendar_coverage
 
 router = APIRouter(tags=["health"])
@@ -26,7 +26,8 @@ async def health(services: ServicesDep) -> Health:
         await run_in_threadpool(_ping_database, services)
         await services.temporal.service_client.check_health()
     except Exception as error:
-        raise Problem(503, "Not ready", f"{type(error).__name__}: {error}", type=problem_type("not-ready")) from error
+        raise Problem(503, "Not ready", f"{type(error).__name__}: {error}", type=problem_type("not-ready"),
+                      headers={"Retry-After": RETRY_AFTER}) from error
     return Health(database="ok", temporal="ok", policy_version=services.policy.version,
                   calendar=calendar_coverage(services.policy, services.settings.calendar_warning_days))
 

@@ -7,7 +7,7 @@ from api.deps import CurrentActor, LedgerDep
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import AccountPublic, TransferPublic
 from identity import Actor, Role
-from ledger import UnknownAccount
+from ledger import AccountKind, UnknownAccount
 from workflows.models import PartyId
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=PROBLEM_RESPONSES)
@@ -21,7 +21,7 @@ async def list_accounts(
     actor: CurrentActor,
     ledger: LedgerDep,
     owner: Annotated[PartyId | None, Query()] = None,
-    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,30}$")] = None,
+    kind: AccountKind | None = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
 ) -> list:
     """Account balances in minor units. Buyers and sellers see only their own accounts."""
