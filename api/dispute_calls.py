@@ -25,7 +25,16 @@ from config.temporal import SearchAttributes
 from orders import DisputeAlreadyOpen
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
-from workflows.models import Acting, Action, ActionResult, DisputeInput, DisputeState, DisputeView, PlatformAction
+from workflows.models import (
+    Acting,
+    Action,
+    ActionResult,
+    DisputeInput,
+    DisputeState,
+    DisputeView,
+    PartySubmitEvidence,
+    PlatformAction,
+)
 
 # How long the API waits for a worker to answer before telling the client to retry.
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=20)
@@ -123,8 +132,7 @@ async def act(client: Client, dispute_id: str, action: Action | PlatformAction, 
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_BY_FAILURE:
             extensions = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-            raise Problem(_STATUS_BY_FAILURE[cause.type], _TITLE_BY_FAILURE[cause.type], cause.message,
-                          type=problem_type(cause.type), **extensions) from error
+            raise _refused(cause.type, cause.message, extensions) from error
         raise
     except RPCError as error:
         # Temporal aborts the updates still in flight when the workflow completes.
@@ -132,6 +140,22 @@ async def act(client: Client, dispute_id: str, action: Action | PlatformAction, 
             raise Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
                           type=problem_type("dispute-closed")) from error
         raise _rpc_problem(error, dispute_id) from error
+
+
+async def check_evidence(client: Client, dispute_id: str, argument: PartySubmitEvidence) -> None:
+    """Refuse, as the Update would, evidence the case would not take now (before its body is stored)."""
+    try:
+        refusal = await client.get_workflow_handle(dispute_id).query(
+            DisputeWorkflow.evidence_refusal, argument, rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    except RPCError as error:
+        raise _rpc_problem(error, dispute_id) from error
+    if refusal is not None:
+        raise _refused(refusal.type, refusal.message, refusal.details)
+
+
+def _refused(failure_type: str, message: str, extensions: dict) -> Problem:
+    return Problem(_STATUS_BY_FAILURE[failure_type], _TITLE_BY_FAILURE[failure_type], message,
+                   type=problem_type(failure_type), **extensions)
 
 
 async def list_disputes(client: Client, query: str, limit: int) -> list[DisputeSummary]:

@@ -1,9 +1,10 @@
 """Content-addressed evidence bodies.
 
-The API stores a body before it asks the case to record it; the row's key is the sha256 of
-the body's canonical JSON, so a retried or repeated submission writes nothing new. A body
-the case then refuses stays unreferenced: nobody can read it, since bodies are read only
-through the evidence ids a case holds.
+The API asks the case whether it would take a body (`describe` says what the case checks),
+stores it, then asks the case to record it; the row's key is the sha256 of the body's
+canonical JSON, so a retried or repeated submission writes nothing new. Only a body whose
+case changed between the question and the Update (a race) stays unreferenced: nobody can
+read it, since bodies are read only through the evidence ids a case holds.
 """
 
 import hashlib
@@ -34,21 +35,26 @@ def _canonical(body: EvidenceBody) -> str:
     return json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def describe(body: EvidenceBody) -> StoredEvidence:
+    """The body as the case records it, without storing it."""
+    encoded = _canonical(body).encode()
+    return StoredEvidence(evidence_id=hashlib.sha256(encoded).hexdigest(), size=len(encoded),
+                          text_chars=len(body.text), attachments=len(body.attachments),
+                          longest_url_chars=max((len(a.url) for a in body.attachments), default=0))
+
+
 def store(engine: Engine, body: EvidenceBody) -> StoredEvidence:
     """Write the body (once) and describe it as the case records it."""
     canonical = _canonical(body)
-    encoded = canonical.encode()
-    evidence_id = hashlib.sha256(encoded).hexdigest()
+    stored = describe(body)
     with Session(engine) as session:
-        if session.get(EvidenceRow, evidence_id) is None:
-            session.add(EvidenceRow(evidence_id=evidence_id, size=len(encoded), body=canonical))
+        if session.get(EvidenceRow, stored.evidence_id) is None:
+            session.add(EvidenceRow(evidence_id=stored.evidence_id, size=stored.size, body=canonical))
             try:
                 session.commit()
             except IntegrityError:  # a concurrent submission of the same body wrote it first
                 session.rollback()
-    return StoredEvidence(evidence_id=evidence_id, size=len(encoded), text_chars=len(body.text),
-                          attachments=len(body.attachments),
-                          longest_url_chars=max((len(a.url) for a in body.attachments), default=0))
+    return stored
 
 
 def read_bodies(engine: Engine, evidence_ids: list[str]) -> dict[str, EvidenceBody]:

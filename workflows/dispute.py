@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         PartyAppeal,
         PartySubmitEvidence,
         PartyWithdrawAppeal,
+        Refusal,
         Ruling,
         RulingDecision,
         SellerReportReturnProblem,
@@ -108,6 +109,7 @@ _Effect = _Notify | _Settle | _AdjustAfterAppeal
 
 SETTLEMENT_PATCH = "settlement-search-attribute"
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
+INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
 MEDIATOR_QUEUE = "mediator-queue"
 SENIOR_QUEUE = "senior-queue"
 _EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
@@ -543,6 +545,17 @@ class DisputeWorkflow:
             raise rules.invalid("evidence reaches a case through the evidence store only")
         rules.check_evidence(args.stored, args.actor.role, self._counts, self._limits)
 
+    @workflow.query
+    def evidence_refusal(self, args: PartySubmitEvidence) -> Refusal | None:
+        """Why party_submit_evidence would refuse `args` now: the API asks before it stores the
+        body, so a refused submission leaves nothing behind."""
+        try:
+            self._validate_party_submit_evidence(args)
+        except ApplicationError as error:
+            details = error.details[0] if error.details and isinstance(error.details[0], dict) else {}
+            return Refusal(type=error.type or rules.INVALID, message=error.message, details=details)
+        return None
+
     @workflow.update(name=Action.PARTY_APPEAL)
     @_once_across_runs
     async def party_appeal(self, args: PartyAppeal) -> ActionResult:
@@ -856,13 +869,19 @@ class DisputeWorkflow:
                   evidence: list[EvidenceRef], event: str) -> None:
         now = workflow.now()
         self._counts.escalations += 1
+        earlier = self._intervention
         self._intervention = Intervention(
             escalated_at=now, escalated_by=actor.role, reason=reason, urgent_concern=concern,
             urgent=concern is not None and self._policy.is_urgent(concern.value),
         )
+        if earlier is not None and workflow.patched(INTERVENTION_RECORD_PATCH):
+            # A new intervention (a returned parcel in dispute) hears the case afresh, but its
+            # earlier rulings and evidence stay the case's: the order was ruled on.
+            self._intervention.rulings = list(earlier.rulings)
+            self._intervention.evidence = list(earlier.evidence)
         if evidence:
             self._intervention.evidence.append(EvidenceSubmission(
-                seq=1, at=now, role=actor.role, party_id=actor.party_id, text=reason, attachments=evidence))
+                seq=len(self._intervention.evidence) + 1, at=now, role=actor.role, party_id=actor.party_id, text=reason, attachments=evidence))
         self._move(S.PLATFORM_INTERVENING, event, actor, details={
             "reason": reason, "urgent": self._intervention.urgent,
             "urgent_concern": concern.value if concern else None})

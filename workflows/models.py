@@ -545,6 +545,14 @@ class DisputeView(BaseModel):
     events_total: int = 0
 
 
+class Refusal(BaseModel):
+    """Why the case would refuse an action now, as its validator would say it."""
+
+    type: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class ActionResult(BaseModel):
     """What an action's Update answers: small whatever the case holds."""
 

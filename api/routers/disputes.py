@@ -13,7 +13,7 @@ from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
 from config.temporal import SearchAttributes, cases_of
-from evidence import EvidenceBody, read_bodies, store
+from evidence import EvidenceBody, describe, read_bodies, store
 from identity import Actor, Role
 from ledger import OrderRefunds, UnknownAccount, accounts
 from money import Money
@@ -252,17 +252,26 @@ def _action_endpoint(action: Action, body_model: type, argument_model: type, rol
             _check_known_mediator(services, body.to_mediator_id)
         if isinstance(body, MediatorOrderAdvanceBase):
             await run_in_threadpool(_check_fund_covers, services, body.amount)
+        # The key names this caller's one request: reused for another action, dispute or
+        # body, it is refused rather than answered with the earlier action's result.
+        fingerprint = idempotency_key and idempotency.fingerprint(f"{action.value}:{dispute_id}",
+                                                                  body.model_dump(mode="json"))
         if isinstance(body, PartySubmitEvidenceBase):
-            # The case records the body's id; the body itself lives in the evidence store.
-            stored = await run_in_threadpool(store, services.engine, EvidenceBody.model_validate(body.model_dump()))
+            # The case records the body's id; the body itself lives in the evidence store, written
+            # only once the case said it would take it. A retried keyed request was asked about
+            # already, and gets its first answer whatever the case would say now.
+            evidence = EvidenceBody.model_validate(body.model_dump())
+            retried = fingerprint and await run_in_threadpool(idempotency.recall, services.engine, actor,
+                                                              idempotency_key, fingerprint)
+            if not retried:
+                await dispute_calls.check_evidence(services.temporal, dispute_id,
+                                                   PartySubmitEvidence(stored=describe(evidence), actor=actor))
+            stored = await run_in_threadpool(store, services.engine, evidence)
             argument = PartySubmitEvidence(stored=stored, actor=actor)
         else:
             argument = argument_model(**body.model_dump(), actor=actor)
         update_id = None
-        if idempotency_key:
-            # The key names this caller's one request: reused for another action, dispute or
-            # body, it is refused rather than answered with the earlier action's result.
-            fingerprint = idempotency.fingerprint(f"{action.value}:{dispute_id}", body.model_dump(mode="json"))
+        if fingerprint:
             await run_in_threadpool(_claim_key, services, actor, idempotency_key, fingerprint, dispute_id)
             update_id = f"{actor.role.value}:{actor.party_id}:{idempotency_key}"
         await dispute_calls.act(services.temporal, dispute_id, action, argument, update_id)
