@@ -46,6 +46,8 @@ from money import MAX_AMOUNT, CurrencyCode, Money
 # A transaction that lost a race (same new id inserted concurrently, a PostgreSQL
 # deadlock between batches sharing ids but not accounts) is retried this many times.
 MAX_ATTEMPTS = 5
+# A BIGINT counter's range: no transfer may take an account's totals past it.
+COUNTER_LIMIT = 2**63 - 1
 
 
 class TransferPhase(StrEnum):
@@ -264,11 +266,16 @@ class Ledger:
     # ---------------------------------------------------------------- transfers
 
     def create_transfers(self, requests: Sequence[TransferRequest], *,
-                         opening: Sequence[AccountSpec] = ()) -> list[TransferResult]:
+                         opening: Sequence[AccountSpec] = (), entering: bool = False) -> list[TransferResult]:
         """Apply a linked batch: every transfer or none (the first refusal raises).
 
         ``opening``: accounts to open (as :meth:`open_account`) in the same transaction, so a
         refused batch leaves no new account behind either.
+
+        ``entering``: money coming in from outside (an order's payment, a fund top-up). Only
+        such a batch is refused (:class:`AmountOverflow`) for taking an account's totals past
+        the money bounds; money moved inside a case never is, or an accepted case could be
+        left unable to settle.
 
         A transfer whose id exists with the same fields is answered ``exists`` and changes
         nothing; with different fields it raises :class:`TransferExistsWithDifferentFields`.
@@ -283,7 +290,7 @@ class Ledger:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():
                     for spec in opening:
                         _ensure_account(db, spec)
-                    return _Batch(db, requests).apply()
+                    return _Batch(db, requests, entering).apply()
             except _Retry:
                 if attempt >= MAX_ATTEMPTS:
                     raise
@@ -562,9 +569,10 @@ def _check_shape(requests: list[TransferRequest]) -> None:
 class _Batch:
     """One attempt at applying a linked batch inside one transaction."""
 
-    def __init__(self, db: Session, requests: list[TransferRequest]) -> None:
+    def __init__(self, db: Session, requests: list[TransferRequest], entering: bool) -> None:
         self.db = db
         self.requests = requests
+        self.entering = entering
         self.is_sqlite = db.get_bind().dialect.name == "sqlite"
 
     def apply(self) -> list[TransferResult]:
@@ -690,11 +698,14 @@ class _Batch:
                     )
             for account, side in ((debit, "debits"), (credit, "credits")):
                 total = getattr(account, f"{side}_posted") + getattr(account, f"{side}_pending")
-                if total + amount > MAX_AMOUNT:
+                # Entering money is held to the money bounds (platform-side accounts that may go
+                # negative only mirror it); any transfer to what the database column can hold.
+                bound = MAX_AMOUNT if self.entering and not account.allow_negative else COUNTER_LIMIT
+                if total + amount > bound:
                     raise AmountOverflow(
                         f"Transfer {request.id} would take the {side} of account {account.id} to"
-                        f" {total + amount} minor units, more than the {MAX_AMOUNT} an account may hold",
-                        transfer_id=request.id, account_id=account.id, maximum=MAX_AMOUNT,
+                        f" {total + amount} minor units, more than the {bound} an account may hold",
+                        transfer_id=request.id, account_id=account.id, maximum=bound,
                     )
             if fields["order_id"] is not None and AccountKind.buyer == credit.kind:
                 self.refunding_orders.add(fields["order_id"])

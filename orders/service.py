@@ -85,7 +85,7 @@ class OrderService:
                    accounts.spec(AccountKind.buyer, order.buyer_id, currency),
                    accounts.spec(AccountKind.seller, order.seller_id, currency)]
         try:
-            self._ledger.create_transfers(opening=opening, requests=[TransferRequest(
+            self._ledger.create_transfers(opening=opening, entering=True, requests=[TransferRequest(
                 id=f"{order.order_id}-payment",
                 debit_account_id=accounts.payments_clearing(currency),
                 credit_account_id=accounts.escrow(order.order_id, currency),

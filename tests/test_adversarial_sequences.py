@@ -142,3 +142,43 @@ async def test_a_keyed_evidence_retry_gets_its_first_answer_at_the_limit(stack: 
     assert len(again["intervention"]["evidence"]) == 1
     other = await stack.call("POST", path, BUYER, {"text": "More", "attachments": []})
     assert other.status_code == 422 and other.json()["limit"] == "evidence_submissions_per_party", other.text
+
+
+async def test_a_large_order_refunded_after_a_clawed_back_advance_still_settles(stack: Stack) -> None:
+    """An order of 6×10^14 (within the accepted maximum): the fund advances it (single-phase),
+    the buyer withdraws so it is clawed back, then a second dispute is agreed in full. Every
+    step was accepted, so the refund must settle; a counter bound on the buyer's account (its
+    credits, 1.2×10^15 by then) may not leave the case closed, unsettled, its escrow frozen."""
+    currency, amount = "BHD", 6 * 10**14
+    stack.services.policy = stack.services.policy.model_copy(update={"advance_payment_two_phase": False})
+    await stack.ok("POST", "/guarantee-fund/top-ups", PLATFORM,
+                   {"amount": {"amount": amount, "currency": currency}, "reference": "bhd-large-1"}, status=201)
+    order_id = await stack.register_order(amount=amount, currency=currency)
+    first = (await stack.open_dispute(order_id, amount=amount, currency=currency))["dispute_id"]
+    await stack.act(first, "seller-refuse", SELLER, {"reason": "Nothing wrong with it"})
+    await stack.act(first, "buyer-escalate", BUYER, {"reason": "Please step in"})
+    await stack.act(first, "mediator-take", MEDIATOR)
+    await stack.act(first, "mediator-order-advance", MEDIATOR, {
+        "amount": {"amount": amount, "currency": currency}, "rationale": "Defect shown",
+        "buyer_in_good_faith": True, "return_goods": False})
+    await stack.act(first, "buyer-withdraw", BUYER, {"reason": "Sorted it out"})
+    await stack.wait_for_state(first, "CLOSED")
+    await asyncio.wait_for(stack.services.temporal.get_workflow_handle(first).result(), timeout=30)
+
+    second = await stack.call("POST", "/disputes", BUYER, {
+        "order_id": order_id, "kind": "refund_only", "reason": "quality",
+        "amount": {"amount": amount, "currency": currency}, "description": "Still broken"})
+    if second.status_code != 201:  # refused up front is acceptable: nothing may be half-done
+        assert second.status_code in (409, 422), second.text
+        return
+    second_id = second.json()["dispute_id"]
+    await stack.act(second_id, "seller-agree-refund", SELLER)
+    await stack.wait_for_state(second_id, "SUCCESS", timeout=20)
+    settled = await stack.wait_for_state(second_id, "SUCCESS", timeout=60)
+    assert settled["refunded"] == {"amount": amount, "currency": currency}
+    # The withdrawn first case released the escrow to the seller; the second refunds from the seller.
+    assert stack.money(order_id, currency=currency) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": amount,
+                                                        "seller_released": amount}
+    assert (stack.balance(f"buyer:alice:{currency}"), stack.balance(f"seller:acme:{currency}")) == (amount, 0)
+    fund = await stack.ok("GET", f"/guarantee-fund/{currency}", PLATFORM)
+    assert fund["account"]["balance"] == amount and fund["outstanding_advances"]["amount"] == 0

@@ -56,7 +56,7 @@ def _top_up(services: Services, body: TopUpCreate) -> None:
     opening = [accounts.spec(AccountKind.platform, accounts.PLATFORM, currency),
                accounts.spec(AccountKind.guarantee_fund, accounts.PLATFORM, currency,
                              floor=services.policy.guarantee_fund_floor)]
-    services.ledger.create_transfers(opening=opening, requests=[TransferRequest(
+    services.ledger.create_transfers(opening=opening, entering=True, requests=[TransferRequest(
         id=f"topup-{body.reference}", debit_account_id=accounts.platform_funding(currency),
         credit_account_id=accounts.guarantee_fund(currency), amount=body.amount.amount, currency=currency,
         code="topup", step="guarantee_fund_topped_up",
