@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
-from devstack import calendar_update, stack
+from devstack import calendar_update, namespace_setup, stack
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     casebook_command.add_parser(commands)
     notification_commands.add_parsers(commands)
     calendar_update.add_parser(commands)
+    namespace_setup.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return notification_commands.run(args)
     if args.command == "calendar-update":
         return calendar_update.run(args)
+    if args.command == "namespace-setup":
+        return namespace_setup.run(args)
     return 2
 
 

@@ -17,6 +17,7 @@ from api.services import Services
 from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
 from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
+from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary
 from identity import Role
 from ledger import Ledger
@@ -36,6 +37,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
     )
+    await prepare_namespace(env.client, Settings())
     yield env
     await env.shutdown()
 
