@@ -61,9 +61,14 @@ def add_parser(commands: Any) -> None:
     replay.add_argument("--quiet", action="store_true", help="no per-dispute progress lines")
     connection(replay)
 
+    actions.add_parser("verify", help="recompute the archive's hash chain; exit 1 naming the first broken record",
+                       description="Walk the archive (DISPUTEFLOW_ARCHIVE) record by record and check each "
+                                   "one's content hash and its link to the record before. Exits 1 at the first "
+                                   "record altered, removed or out of order.")
+
 
 def run(args: argparse.Namespace) -> int:
-    handlers = {"export": _export, "trail": _trail, "replay": _replay}
+    handlers = {"export": _export, "trail": _trail, "replay": _replay, "verify": _verify}
     try:
         return asyncio.run(handlers[args.audit_command](args))
     except _UsageError as error:
@@ -220,3 +225,19 @@ async def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    from archive import open_archive
+    from config.settings import get_settings
+    from database import make_engine
+
+    settings = get_settings()
+    verification = open_archive(settings, make_engine(settings.database_url)).verify()
+    head = verification.head
+    print(f"{verification.records} records verified ({verification.purged} purged after their keeping period); "
+          + (f"head: record {head.seq} {head.hash}" if head else "the archive is empty"))
+    if verification.first_broken is not None:
+        print(f"CHAIN BROKEN at {verification.first_broken.problem}")
+        return EXIT_FAILED
+    return EXIT_OK

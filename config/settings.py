@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # sweeper's interval plus the time an operator needs to notice and fix a failing archive:
     # 14 days spans the Golden Week holiday with a week to spare. See README "The archive".
     temporal_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(days=1))
+    # Where closed cases are archived: "database" (a table of database_url), "dir:/path", or
+    # "s3://bucket/prefix" (credentials from the usual AWS variables; any S3-compatible
+    # service through archive_s3_endpoint_url).
+    archive: str = "database"
+    archive_s3_endpoint_url: str | None = None
+    # How often the sweeper archives closed runs not yet archived and purges expired records.
+    archive_sweep_every: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
+    # How long archived records are kept (three years from archiving, which follows the case's
+    # completion: China's E-Commerce Law art. 31); legal holds are kept beyond.
+    archive_keep_for: timedelta = Field(default=timedelta(days=3 * 365 + 1), gt=timedelta(0))
     database_url: str = "sqlite:///.data/disputeflow.db"
     # "default" (domain defaults), "demo" (windows of seconds) or a path to a policy JSON file.
     policy: str = "default"
