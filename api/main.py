@@ -17,6 +17,7 @@ from api.services import Services
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
+from archive import open_archive
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
@@ -40,6 +41,7 @@ async def build_services(settings: Settings) -> Services:
         orders=OrderService(engine, ledger_),
         notifications=NotificationService(engine),
         policy=load_policy(settings.policy),
+        archive=open_archive(settings, engine),
     )
 
 

@@ -1,7 +1,8 @@
 """`disputeflow audit ...`: export, trail and replay from the command line.
 
 Connects to the Temporal server of the settings (DISPUTEFLOW_TEMPORAL_ADDRESS and
-_NAMESPACE) unless --address/--namespace say otherwise. Exit status: 0 when everything
+_NAMESPACE) unless --address/--namespace say otherwise; a case the server no longer has
+is read from the archive (DISPUTEFLOW_ARCHIVE). Exit status: 0 when everything
 asked for was done and every replay passed, 1 when a replay failed or a dispute was not
 found, 2 for a usage or connection error, so `audit replay` can gate a deployment.
 """
@@ -100,12 +101,25 @@ async def _client(args: argparse.Namespace):
         raise _UsageError(f"cannot reach Temporal at {address}: {error}") from error
 
 
+def _archive():
+    """The archive the settings name: where cases are read once Temporal deleted them."""
+    from archive import open_archive
+    from config.settings import get_settings
+    from database import create_schema, make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    return open_archive(settings, engine)
+
+
 async def _fetch(args: argparse.Namespace):
+    from archive.source import case_history
     from audit import history
 
     client = await _client(args)
     try:
-        return await history.fetch(client, args.dispute_id)
+        return await case_history(client, _archive(), args.dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
@@ -196,7 +210,7 @@ async def _replay(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"{len(ids)} matching {'dispute' if len(ids) == 1 else 'disputes'}"
                       + (" (the newest; more match)" if truncated else "") + f": {query}", file=sys.stderr)
-        total, sources = len(ids), replay.from_server(client, ids)
+        total, sources = len(ids), replay.from_server(client, ids, archive=_archive())
 
     started = time.monotonic()
     done = 0
@@ -228,12 +242,7 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    from archive import open_archive
-    from config.settings import get_settings
-    from database import make_engine
-
-    settings = get_settings()
-    verification = open_archive(settings, make_engine(settings.database_url)).verify()
+    verification = _archive().verify()
     head = verification.head
     print(f"{verification.records} records verified ({verification.purged} purged after their keeping period); "
           + (f"head: record {head.seq} {head.hash}" if head else "the archive is empty"))

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.services import Services
+from archive import open_archive
 from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
 from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
@@ -90,6 +91,7 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
         settings = Settings(task_queue=task_queue, database_url=engine.url.render_as_string(hide_password=False),
                             **({"tokens": tokens} if tokens is not None else {}))
         ledger = Ledger(engine)
+        archive = open_archive(settings, engine)
         services = Services(
             settings=settings,
             temporal=temporal_env.client,
@@ -98,12 +100,14 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
             orders=OrderService(engine, ledger),
             notifications=NotificationService(engine),
             policy=default_policy(),
+            archive=archive,
         )
         transport = httpx.ASGITransport(app=create_app(services))
         async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
             stack = Stack(services=services, http=http, task_queue=task_queue,
-                          make_worker=lambda ledger=ledger: build_worker(
-                              temporal_env.client, task_queue, engine, activity_executor, ledger=ledger))
+                          make_worker=lambda ledger=ledger, archive=archive: build_worker(
+                              temporal_env.client, task_queue, engine, activity_executor, ledger=ledger,
+                              archive=archive))
             await stack.start_worker()
             try:
                 yield stack

@@ -10,8 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
-from api.deps import DisputeId, TemporalDep, require_roles
+from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.services import Services
+from archive.source import case_history
 from audit import history as histories
 from audit import replay
 from audit.trail import Trail, build_trail
@@ -49,9 +51,9 @@ class ReplayRequest(BaseModel):
         return self
 
 
-async def _history(temporal: Client, dispute_id: str) -> WorkflowHistory:
+async def _history(services: Services, dispute_id: str) -> WorkflowHistory:
     try:
-        return await histories.fetch(temporal, dispute_id)
+        return await case_history(services.temporal, services.archive, dispute_id)
     except histories.DisputeNotFound as error:
         raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
     except RPCError as error:
@@ -61,11 +63,11 @@ async def _history(temporal: Client, dispute_id: str) -> WorkflowHistory:
 @router.get("/disputes/{dispute_id}/history", operation_id="export_dispute_history",
             response_model=HistoryDocument,
             responses={200: {"description": "The full history; save it as <dispute_id>.json"}})
-async def export_dispute_history(dispute_id: DisputeId, temporal: TemporalDep) -> Response:
+async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -> Response:
     """The dispute's complete Temporal event history in the standard JSON format, which
     `WorkflowHistory.from_json`, `disputeflow audit replay --histories` and the Temporal
     tools read back."""
-    history = await _history(temporal, dispute_id)
+    history = await _history(services, dispute_id)
     return Response(history.to_json(), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
 
@@ -73,21 +75,22 @@ async def export_dispute_history(dispute_id: DisputeId, temporal: TemporalDep) -
 @router.get("/disputes/{dispute_id}/trail", operation_id="get_dispute_trail", response_model=Trail)
 async def get_dispute_trail(
     dispute_id: DisputeId,
-    temporal: TemporalDep,
+    services: ServicesDep,
     mechanics: Annotated[bool, Query(description="also list workflow-task and activity-start events")] = False,
 ) -> Trail:
     """What happened in the dispute, in order, in words and data, derived from its history:
     who acted (role, party, request id), which timers fired or were superseded, which
     policy version applied, every notification and every ledger transfer id."""
-    history = await _history(temporal, dispute_id)
+    history = await _history(services, dispute_id)
     return await run_in_threadpool(build_trail, history, mechanics=mechanics)
 
 
 @router.post("/replay", operation_id="replay_disputes", response_model=replay.ReplayReport)
-async def replay_disputes(body: ReplayRequest, temporal: TemporalDep) -> replay.ReplayReport:
+async def replay_disputes(body: ReplayRequest, services: ServicesDep) -> replay.ReplayReport:
     """Replay disputes' histories against the workflow code this server runs. Each is
     reported `replayed`, `nondeterministic` (the code would now decide differently, with
     the reason), `failed` or `not_found`; `ok` is true only if all replayed."""
+    temporal = services.temporal
     replayer = replay.shared_replayer()
     query, truncated = None, False
     if body.dispute_ids is not None:
@@ -101,5 +104,5 @@ async def replay_disputes(body: ReplayRequest, temporal: TemporalDep) -> replay.
         except RPCError as error:
             raise Problem(502, "Workflow service error", error.message,
                           type=problem_type("temporal-error")) from error
-    report = await replayer.replay(replay.from_server(temporal, dispute_ids))
+    report = await replayer.replay(replay.from_server(temporal, dispute_ids, archive=services.archive))
     return report.model_copy(update={"query": query, "truncated": truncated})

@@ -156,20 +156,21 @@ def _own(actor: Actor, requested: str | None, name: str) -> str:
 
 
 @router.get("/{dispute_id}", operation_id="get_dispute", response_model=DisputeView)
-async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, temporal: TemporalDep) -> DisputeView:
-    """State, amounts, open deadlines and the event trail of one dispute."""
-    return await _visible_view(temporal, dispute_id, actor)
+async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> DisputeView:
+    """State, amounts, open deadlines and the event trail of one dispute (from the archive
+    once Temporal no longer keeps the closed case)."""
+    return await _visible_view(services, dispute_id, actor)
 
 
 @router.get("/{dispute_id}/transfers", operation_id="list_dispute_transfers", response_model=list[TransferPublic])
 async def list_dispute_transfers(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> list:
     """Every ledger transfer this dispute caused, with the workflow step behind it."""
-    await _visible_view(services.temporal, dispute_id, actor)
+    await _visible_view(services, dispute_id, actor)
     return await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
 
 
-async def _visible_view(temporal, dispute_id: str, actor: Actor) -> DisputeView:
-    view = await dispute_calls.view(temporal, dispute_id)
+async def _visible_view(services: Services, dispute_id: str, actor: Actor) -> DisputeView:
+    view = await dispute_calls.view(services.temporal, dispute_id, services.archive)
     parties = {Role.BUYER: view.order.buyer_id, Role.SELLER: view.order.seller_id}
     if actor.role not in _STAFF and parties.get(actor.role) != actor.party_id:
         raise Problem(403, "Forbidden", f"Dispute {dispute_id} is not one of {actor.party_id}'s disputes.",
