@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from archive import cli as archive_commands
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
 from devstack import calendar_update, namespace_setup, stack
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
+    archive_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
     casebook_command.add_parser(commands)
     notification_commands.add_parsers(commands)
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return stack.up(args.data_dir, args.ui_port)
     if args.command == "audit":
         return audit_commands.run(args)
+    if args.command == "archive":
+        return archive_commands.run(args)
     if args.command == "reconcile":
         return reconcile_command.run(args)
     if args.command == "casebook":

@@ -1,6 +1,7 @@
 """The archive's hash chain, on each store: an altered byte, a removed record and two
 swapped records are each named by `disputeflow audit verify`, which then exits 1."""
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,14 +145,20 @@ def test_two_swapped_records_are_named(archive_and_tampering) -> None:  # noqa: 
     assert "reordered" in broken.problem
 
 
-def test_a_purged_record_still_chains_but_content_gone_early_is_caught(archive_and_tampering) -> None:  # noqa: ANN001
+def test_a_purged_record_still_chains_but_content_gone_early_is_caught(archive_and_tampering, caplog) -> None:  # noqa: ANN001
     archive, _ = archive_and_tampering
+    caplog.set_level(logging.INFO, logger="disputeflow.archive")
     _fill(archive, 3)
     archive.hold("dsp-ORD-2-1", "court order 2026-117", "marketplace")
     later = datetime.now(UTC) + KEEP + timedelta(minutes=1)
     report = archive.purge_expired(now=later)
     assert [r.dispute_id for r in report.purged] == ["dsp-ORD-1-1", "dsp-ORD-3-1"]
     assert report.held == ["dsp-ORD-2-1"]
+    purge_logs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("purged")]
+    assert len(purge_logs) == 2 and "record 1 (dsp-ORD-1-1 final)" in purge_logs[0]
+    assert "record 3 (dsp-ORD-3-1 final)" in purge_logs[1]
+    # Nothing is left to purge, and the held dispute stays held.
+    assert archive.purge_expired(now=later).purged == []
     assert archive.verify(now=later).ok and archive.verify(now=later).purged == 2
     assert archive.store.find("dsp-ORD-2-1")[0].content == b'{"case": 2}'
     # The same purge seen before the keeping period ends is a removal, and named.
