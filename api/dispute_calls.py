@@ -20,9 +20,9 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import Problem, problem_type
+from api.schemas import DisputeSummary
 from archive import Archive
 from archive.source import archived_final
-from api.schemas import DisputeSummary
 from config.temporal import SearchAttributes
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
