@@ -38,7 +38,7 @@ async def test_committed_histories_import_into_an_archive_and_replay_from_it(
     settings = Settings(database_url=f"sqlite:///{tmp_path}/app.db", archive=f"dir:{tmp_path}/archive")
     archive = open_archive(settings, make_engine(settings.database_url))
     report = await replay.DisputeReplayer().replay(replay.from_server(client, dispute_ids, archive=archive))
-    assert report.ok and report.replayed == len(files) == 21, [o.reason for o in report.outcomes if not o.ok]
+    assert report.ok and report.replayed == len(files) == 23, [o.reason for o in report.outcomes if not o.ok]
     # Each case's final part was rebuilt from its history's result: state and policy as recorded.
     for path in files:
         recorded = histories.read_file(path)
