@@ -57,7 +57,9 @@ class Archive:
             return record
 
     def _existing(self, dispute_id: str, part: Part, run_id: str) -> ArchiveRecord | None:
-        return next((r for r in self.store.find(dispute_id) if r.part == part and r.run_id == run_id), None)
+        if not self.store.has(dispute_id, part, run_id):
+            return None
+        return next(r for r in self.store.find(dispute_id) if r.part == part and r.run_id == run_id)
 
     def archive_final(self, case: bundle.FinalCase) -> ArchiveRecord:
         return self.append(case.dispute_id, Part.FINAL, bundle.final_content(case))
@@ -65,8 +67,11 @@ class Archive:
     def archive_history(self, history: WorkflowHistory, run_id: str) -> ArchiveRecord:
         return self.append(history.workflow_id, Part.HISTORY, bundle.history_content(history), run_id=run_id)
 
+    def has_final(self, dispute_id: str) -> bool:
+        return self.store.has(dispute_id, Part.FINAL, "")
+
     def has_history(self, dispute_id: str, run_id: str) -> bool:
-        return self._existing(dispute_id, Part.HISTORY, run_id) is not None
+        return self.store.has(dispute_id, Part.HISTORY, run_id)
 
     # ---- reading ---------------------------------------------------------------------
 

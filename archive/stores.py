@@ -37,6 +37,10 @@ class ArchiveStore(Protocol):
 
     def find(self, dispute_id: str) -> list[ArchiveRecord]: ...
 
+    # Whether that part is archived, without reading any content (the sweeper asks for
+    # every closed run Temporal holds).
+    def has(self, dispute_id: str, part: Part, run_id: str) -> bool: ...
+
     def purge(self, seq: int, at: datetime) -> None: ...
 
 
@@ -87,6 +91,12 @@ class DatabaseStore:
                            .order_by(ArchivedRecord.seq)).all()
             return [_from_row(row) for row in rows]
 
+    def has(self, dispute_id: str, part: Part, run_id: str) -> bool:
+        with Session(self._engine) as db:
+            return db.exec(select(ArchivedRecord.seq).where(
+                ArchivedRecord.dispute_id == dispute_id, ArchivedRecord.part == part.value,
+                ArchivedRecord.run_id == run_id)).first() is not None
+
     def purge(self, seq: int, at: datetime) -> None:
         with session(self._engine) as db:
             db.execute(update(ArchivedRecord).where(ArchivedRecord.seq == seq).values(content=None, purged_at=at))
@@ -125,8 +135,18 @@ def _record_name(seq: int) -> str:
     return f"{seq:012d}.record"
 
 
+def _index_name(record: ArchiveRecord) -> str:
+    return f"{record.seq}.{record.part.value}.{record.run_id}"
+
+
+def _index_entry(name: str) -> tuple[int, str, str]:
+    seq, part, run_id = name.split(".", 2)
+    return int(seq), part, run_id
+
+
 class DirectoryStore:
-    """`records/<seq>.record`, and `disputes/<dispute_id>/<seq>` to find a dispute's records.
+    """`records/<seq>.record`, and `disputes/<dispute_id>/<seq>.<part>.<run_id>` to find a
+    dispute's records.
 
     A record appears whole or not at all (written aside, then hard-linked into place, which
     fails if the place is taken)."""
@@ -163,9 +183,11 @@ class DirectoryStore:
             raise SeqTaken(record.seq) from error
         finally:
             aside.unlink()
+        # A crash before the index entry leaves the record unfound, so the part is archived
+        # again later: a duplicate in the chain, never a loss.
         index = self._disputes / record.dispute_id
         index.mkdir(exist_ok=True)
-        (index / str(record.seq)).touch()
+        (index / _index_name(record)).touch()
 
     def records(self, after_seq: int = 0) -> Iterator[ArchiveRecord]:
         for seq in self._seqs():
@@ -176,7 +198,11 @@ class DirectoryStore:
         index = self._disputes / dispute_id
         if not index.is_dir():
             return []
-        return [self._read(seq) for seq in sorted(int(name) for name in os.listdir(index))]
+        return [self._read(seq) for seq in sorted(_index_entry(name)[0] for name in os.listdir(index))]
+
+    def has(self, dispute_id: str, part: Part, run_id: str) -> bool:
+        index = self._disputes / dispute_id
+        return index.is_dir() and any(_index_entry(name)[1:] == (part.value, run_id) for name in os.listdir(index))
 
     def purge(self, seq: int, at: datetime) -> None:
         aside = self._write_aside(encode(self._read(seq).purged(at)))
@@ -185,7 +211,7 @@ class DirectoryStore:
 
 class S3Store:
     """`<prefix>/records/<seq>.record` (written only if absent: S3's conditional put), and
-    `<prefix>/disputes/<dispute_id>/<seq>` to find a dispute's records; `<prefix>/head`
+    `<prefix>/disputes/<dispute_id>/<seq>.<part>.<run_id>` to find a dispute's records; `<prefix>/head`
     says roughly where the chain ends so `last` need not list every record."""
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None, client=None):  # noqa: ANN001
@@ -226,7 +252,7 @@ class S3Store:
             if error.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise SeqTaken(record.seq) from error
             raise
-        self._s3.put_object(Bucket=self._bucket, Key=self._key("disputes", record.dispute_id, str(record.seq)),
+        self._s3.put_object(Bucket=self._bucket, Key=self._key("disputes", record.dispute_id, _index_name(record)),
                             Body=b"")
         self._s3.put_object(Bucket=self._bucket, Key=self._key("head"), Body=str(record.seq).encode())
 
@@ -244,8 +270,11 @@ class S3Store:
                 yield record
 
     def find(self, dispute_id: str) -> list[ArchiveRecord]:
-        seqs = sorted(int(name) for name in self._listed("disputes", dispute_id))
+        seqs = sorted(_index_entry(name)[0] for name in self._listed("disputes", dispute_id))
         return [record for seq in seqs if (record := self._read(seq)) is not None]
+
+    def has(self, dispute_id: str, part: Part, run_id: str) -> bool:
+        return any(_index_entry(name)[1:] == (part.value, run_id) for name in self._listed("disputes", dispute_id))
 
     def purge(self, seq: int, at: datetime) -> None:
         record = self._read(seq)

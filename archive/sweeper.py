@@ -31,8 +31,7 @@ SWEEP_SCHEDULE_ID = "archive-sweep"
 def archive_run(archive: Archive, ledger: Ledger, history: WorkflowHistory, run_id: str) -> None:
     """One closed run: its final part first if the case did not write it, then its history."""
     dispute_id = history.workflow_id
-    case = archive.case(dispute_id)
-    if case is None or case.final is None:
+    if not archive.has_final(dispute_id):
         final = bundle.final_from_history(history, ledger.transfers(dispute_id=dispute_id))
         if final is not None:
             archive.archive_final(final)
