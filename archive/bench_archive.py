@@ -30,7 +30,7 @@ def _line(label: str, count: int, seconds: float) -> str:
     return f"{label:<40} {count:>6} cases {seconds:>8.2f}s  {count / seconds:>8.1f} cases/s"
 
 
-async def bench(cases: int, location: str, database_url: str, directory: Path) -> None:
+async def bench(cases: int, location: str, database_url: str, directory: Path, replay: bool) -> None:
     recorded = [histories.read_file(path) for path in histories.history_files([directory])]
     finals = [bundle.final_from_history(history, []) for history in recorded]
     engine = make_engine(database_url)
@@ -54,6 +54,9 @@ async def bench(cases: int, location: str, database_url: str, directory: Path) -
     assert verification.ok and verification.records == 2 * cases, verification
     print(_line("chain verified", cases, time.perf_counter() - started))
 
+    if not replay:
+        return
+
     async def from_archive() -> AsyncIterator[WorkflowHistory]:
         for dispute_id in ids:
             case = await asyncio.to_thread(archive.case, dispute_id)
@@ -72,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--archive", default="database", help="database, dir:/path (dir:TMP: a temporary directory) or s3://bucket/prefix")
     parser.add_argument("--database", help="the database URL (default: SQLite in a temporary directory)")
     parser.add_argument("--histories", type=Path, default=Path("tests/histories"))
+    parser.add_argument("--no-replay", dest="replay", action="store_false", help="only write and verify")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         location = args.archive.replace("dir:TMP", f"dir:{scratch}/archive")
-        asyncio.run(bench(args.cases, location, args.database or f"sqlite:///{scratch}/bench.db", args.histories))
+        asyncio.run(bench(args.cases, location, args.database or f"sqlite:///{scratch}/bench.db", args.histories, args.replay))
     return 0
 
 

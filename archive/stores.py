@@ -146,12 +146,14 @@ def _index_entry(name: str) -> tuple[int, str, str]:
 
 class DirectoryStore:
     """`records/<seq>.record`, and `disputes/<dispute_id>/<seq>.<part>.<run_id>` to find a
-    dispute's records.
+    dispute's records; `head` says roughly where the chain ends, so `last` need not list
+    every record.
 
     A record appears whole or not at all (written aside, then hard-linked into place, which
     fails if the place is taken)."""
 
     def __init__(self, root: Path):
+        self._head = root / "head"
         self._records = root / "records"
         self._disputes = root / "disputes"
         self._records.mkdir(parents=True, exist_ok=True)
@@ -164,8 +166,11 @@ class DirectoryStore:
         return decode((self._records / _record_name(seq)).read_bytes())
 
     def last(self) -> ArchiveRecord | None:
-        seqs = self._seqs()
-        return self._read(seqs[-1]) if seqs else None
+        seq = int(self._head.read_text()) if self._head.exists() else 0
+        # The hint may lag (a writer stopped before updating it): walk on to the real end.
+        while (self._records / _record_name(seq + 1)).exists():
+            seq += 1
+        return self._read(seq) if seq else None
 
     def _write_aside(self, data: bytes) -> Path:
         handle, name = tempfile.mkstemp(dir=self._records, suffix=".tmp")
@@ -188,6 +193,7 @@ class DirectoryStore:
         index = self._disputes / record.dispute_id
         index.mkdir(exist_ok=True)
         (index / _index_name(record)).touch()
+        os.replace(self._write_aside(str(record.seq).encode()), self._head)
 
     def records(self, after_seq: int = 0) -> Iterator[ArchiveRecord]:
         for seq in self._seqs():
