@@ -11,6 +11,7 @@ from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, Tempo
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import DisputeCreate, DisputeList, TransferPublic
 from api.services import Services
+from archive.source import archived_final
 from config.temporal import SearchAttributes
 from identity import Actor, Role
 from ledger import UnknownAccount, accounts
@@ -78,6 +79,10 @@ async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: Service
                        idempotency_key: IdempotencyKey, response: Response) -> DisputeView:
     """Open a dispute on one of the buyer's paid orders; the order's escrow is frozen."""
     dispute = await run_in_threadpool(_prepare_dispute, services, actor, body, idempotency_key)
+    # A retry of an opening whose case has since closed and left Temporal: Temporal would
+    # take the id as new and open the case a second time.
+    if (archived := await archived_final(services.archive, dispute.dispute_id)) is not None:
+        return archived.view
     try:
         opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute)
     except RPCError as error:

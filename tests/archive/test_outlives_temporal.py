@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -141,3 +142,25 @@ async def test_a_case_whose_archive_write_failed_is_archived_by_the_sweeper(own_
     assert [r.part for r in archive.store.find(dispute_id)] == [Part.FINAL, Part.HISTORY]
     await _delete_from_temporal(stack.services.temporal, dispute_id)
     assert (await stack.dispute(dispute_id))["refunded"]["amount"] == 6_000
+
+
+async def test_retrying_an_opening_after_the_case_left_temporal_does_not_open_it_again(own_stack: Stack) -> None:
+    stack = own_stack
+    order_id = await stack.register_order(amount=10_000)
+    body = {"order_id": order_id, "kind": "refund_only", "reason": "quality",
+            "amount": {"amount": 6_000, "currency": "CNY"}, "description": "The kettle leaks from the base."}
+    key = {"Idempotency-Key": f"open-{order_id}"}
+    opened = await stack.ok("POST", "/disputes", BUYER, body, headers=key, status=201)
+    dispute_id = opened["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    handle = stack.services.temporal.get_workflow_handle(dispute_id)
+    await asyncio.wait_for(handle.result(), timeout=60)
+    await _sweep(stack, dispute_id, (await handle.describe()).run_id)
+    await _delete_from_temporal(stack.services.temporal, dispute_id)
+
+    again = await stack.ok("POST", "/disputes", BUYER, body, headers=key, status=201)
+    assert again["dispute_id"] == dispute_id and again["state"] == "SUCCESS"
+    with pytest.raises(RPCError) as missing:
+        await handle.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    assert stack.money(order_id)["buyer_refunds"] == 6_000
