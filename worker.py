@@ -13,9 +13,12 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import ArchiveActivities
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
+from archive import Archive, open_archive
+from archive.sweeper import ensure_sweep_schedule
 from casebook import Casebook
 from config.settings import get_settings
 from config.temporal import connect
@@ -25,16 +28,19 @@ from notifications import NotificationService
 from orders import OrderService
 from policy import load_policy
 from policy.coverage import log_calendar_coverage
+from workflows.archive_sweep import ArchiveSweepWorkflow
 from workflows.dispute import DisputeWorkflow
 
-WORKFLOWS = [DisputeWorkflow]
+# The dispute workflow first: replays and listings take the first as the disputes' type.
+WORKFLOWS = [DisputeWorkflow, ArchiveSweepWorkflow]
 
 log = logging.getLogger("disputeflow.worker")
 
 
 def build_worker(client: Client, task_queue: str, engine: Engine, executor: ThreadPoolExecutor,
-                 ledger: Ledger | None = None) -> Worker:
+                 ledger: Ledger | None = None, archive: Archive | None = None) -> Worker:
     ledger = ledger or Ledger(engine)
+    archive = archive or open_archive(get_settings(), engine)
     orders = OrderService(engine, ledger)
     notifications = NotificationService(engine)
     return Worker(
@@ -45,6 +51,7 @@ def build_worker(client: Client, task_queue: str, engine: Engine, executor: Thre
             *_activity_methods(LedgerActivities(ledger)),
             OrderActivities(orders).release_order,
             NotificationActivities(notifications, Casebook(engine)).notify,
+            *_activity_methods(ArchiveActivities(archive, ledger, client, DisputeWorkflow.__name__)),
         ],
         activity_executor=executor,
     )
@@ -63,6 +70,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     create_schema(engine)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
+    await ensure_sweep_schedule(client, settings.task_queue, settings.archive_sweep_every)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)

@@ -21,6 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import Problem, problem_type, unavailable, workflow_service_problem
 from api.schemas import DisputeSummary
+from archive import Archive
+from archive.source import archived_final
 from config.temporal import SearchAttributes
 from orders import DisputeAlreadyOpen
 from workflows import rules
@@ -109,11 +111,14 @@ async def exists(client: Client, dispute_id: str) -> bool:
     return True
 
 
-async def view(client: Client, dispute_id: str) -> DisputeView:
+async def view(client: Client, dispute_id: str, archive: Archive | None = None) -> DisputeView:
+    """The live view; once retention deleted the closed case, its archived final view."""
     handle = client.get_workflow_handle(dispute_id)
     try:
         return await handle.query(DisputeWorkflow.view, rpc_timeout=WORKER_ANSWER_TIMEOUT)
     except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND and (final := await archived_final(archive, dispute_id)):
+            return final.view
         raise _rpc_problem(error, dispute_id) from error
 
 

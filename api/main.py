@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
 from api.problems import install_problem_handlers
+from api.routers import archive as archive_router
 from api.routers import calendar, disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
 from api.routers.audit import router as audit_router
 from api.routers.notifications import router as notifications_router
@@ -17,6 +18,7 @@ from api.services import Services
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
+from archive import open_archive
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
@@ -40,6 +42,7 @@ async def build_services(settings: Settings) -> Services:
         orders=OrderService(engine, ledger_),
         notifications=NotificationService(engine),
         policy=load_policy(settings.policy),
+        archive=open_archive(settings, engine),
     )
 
 
@@ -80,6 +83,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(audit_router)
     app.include_router(calendar.router)
+    app.include_router(archive_router.router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 

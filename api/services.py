@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from archive import Archive
 from config.settings import Settings
 from ledger import Ledger
 from notifications import NotificationService
@@ -21,3 +22,5 @@ class Services:
     orders: OrderService
     notifications: NotificationService
     policy: Policy
+    # Where closed cases are read from once Temporal has deleted them.
+    archive: Archive | None = None

@@ -1,7 +1,8 @@
 """`disputeflow audit ...`: export, trail and replay from the command line.
 
 Connects to the Temporal server of the settings (DISPUTEFLOW_TEMPORAL_ADDRESS and
-_NAMESPACE) unless --address/--namespace say otherwise. Exit status: 0 when everything
+_NAMESPACE) unless --address/--namespace say otherwise; a case the server no longer has
+is read from the archive (DISPUTEFLOW_ARCHIVE). Exit status: 0 when everything
 asked for was done and every replay passed, 1 when a replay failed or a dispute was not
 found, 2 for a usage or connection error, so `audit replay` can gate a deployment.
 """
@@ -61,9 +62,14 @@ def add_parser(commands: Any) -> None:
     replay.add_argument("--quiet", action="store_true", help="no per-dispute progress lines")
     connection(replay)
 
+    actions.add_parser("verify", help="recompute the archive's hash chain; exit 1 naming the first broken record",
+                       description="Walk the archive (DISPUTEFLOW_ARCHIVE) record by record and check each "
+                                   "one's content hash and its link to the record before. Exits 1 at the first "
+                                   "record altered, removed or out of order.")
+
 
 def run(args: argparse.Namespace) -> int:
-    handlers = {"export": _export, "trail": _trail, "replay": _replay}
+    handlers = {"export": _export, "trail": _trail, "replay": _replay, "verify": _verify}
     try:
         return asyncio.run(handlers[args.audit_command](args))
     except _UsageError as error:
@@ -95,12 +101,25 @@ async def _client(args: argparse.Namespace):
         raise _UsageError(f"cannot reach Temporal at {address}: {error}") from error
 
 
+def _archive():
+    """The archive the settings name: where cases are read once Temporal deleted them."""
+    from archive import open_archive
+    from config.settings import get_settings
+    from database import create_schema, make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    return open_archive(settings, engine)
+
+
 async def _fetch(args: argparse.Namespace):
+    from archive.source import case_runs
     from audit import history
 
     client = await _client(args)
     try:
-        return await history.fetch_runs(client, args.dispute_id)
+        return await case_runs(client, _archive(), args.dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
@@ -194,7 +213,7 @@ async def _replay(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"{len(ids)} matching {'dispute' if len(ids) == 1 else 'disputes'}"
                       + (" (the newest; more match)" if truncated else "") + f": {query}", file=sys.stderr)
-        total, sources = len(ids), replay.from_server(client, ids)
+        total, sources = len(ids), replay.from_server(client, ids, archive=_archive())
 
     started = time.monotonic()
     done = 0
@@ -223,3 +242,14 @@ async def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    verification = _archive().verify()
+    head = verification.head
+    print(f"{verification.records} records verified ({verification.purged} purged after their keeping period); "
+          + (f"head: record {head.seq} {head.hash}" if head else "the archive is empty"))
+    if verification.first_broken is not None:
+        print(f"CHAIN BROKEN at {verification.first_broken.problem}")
+        return EXIT_FAILED
+    return EXIT_OK

@@ -379,6 +379,21 @@ async def calendar_update_recounts_ruling_sla(r: Recorder) -> str:
     return d
 
 
+async def archived_seller_agrees_refund(r: Recorder) -> str:
+    """Since `archive-final-case`: the case archives its final part before completing."""
+    d = await r.open("archived_seller_agrees_refund")
+    await r.act(d, "seller-agree-refund", SELLER, {"note": "Sorry about that"})
+    return d
+
+
+async def archived_escalated_full_refund(r: Recorder) -> str:
+    """Since `archive-final-case`: archived once the appeal window lapsed and the money settled."""
+    d = await _escalated(r, "archived_escalated_full_refund", amount=8_000, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "Defect proven"})
+    return d
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     seller_agrees_refund,
     partial_offer_accepted,
@@ -402,6 +417,8 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     advance_no_return_clawback,
     advance_recovered_from_seller,
     calendar_update_recounts_ruling_sla,
+    archived_seller_agrees_refund,
+    archived_escalated_full_refund,
 )}
 
 

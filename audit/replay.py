@@ -27,6 +27,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, WorkflowReplayResult
 
+from archive import Archive
+from archive.source import case_runs
 from audit import history as histories
 from config.temporal import DATA_CONVERTER, SearchAttributes, cases_of
 from workflows.models import DisputeState, PartyId
@@ -257,9 +259,10 @@ async def matching(client: Client, dispute_filter: DisputeFilter, workflow_type_
     return found, truncated
 
 
-async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int = 8) -> AsyncIterator[Source]:
-    """Histories fetched from the server, a few ahead of the replay, in the given order; every
-    run of a case that continued as new."""
+async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int = 8,
+                      archive: Archive | None = None) -> AsyncIterator[Source]:
+    """Histories fetched from the server (from `archive` once the server deleted them), a few
+    ahead of the replay, in the given order; every run of a case that continued as new."""
     pending: list[tuple[str, asyncio.Task[list[WorkflowHistory]]]] = []
     ids = iter(dispute_ids)
     try:
@@ -268,7 +271,7 @@ async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int 
                 dispute_id = next(ids, None)
                 if dispute_id is None:
                     break
-                pending.append((dispute_id, asyncio.create_task(histories.fetch_runs(client, dispute_id))))
+                pending.append((dispute_id, asyncio.create_task(case_runs(client, archive, dispute_id))))
             if not pending:
                 return
             dispute_id, task = pending.pop(0)

@@ -543,7 +543,9 @@ class _Builder:
 
     def _search_attributes(self, event: HistoryEvent) -> None:
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-        values = {name: decode_payload(payload) for name, payload in fields.items()}
+        # By name: a protobuf map has no order, and the same history read back (exported,
+        # archived) must give the same trail.
+        values = {name: decode_payload(fields[name]) for name in sorted(fields)}
         changed = {k: v for k, v in values.items() if self.search_attributes.get(k) != v}
         self.search_attributes.update(values)
         if "DisputeState" in values:

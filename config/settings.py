@@ -1,5 +1,6 @@
 """The one place configuration is read: environment variables prefixed DISPUTEFLOW_."""
 
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,21 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "disputes"
+    # How long Temporal keeps a closed case's history (the namespace's retention, applied by
+    # `./dev up`, the compose setup and the tests). It only has to outlast the archive
+    # sweeper's interval plus the time an operator needs to notice and fix a failing archive:
+    # 14 days spans the Golden Week holiday with a week to spare. See README "The archive".
+    temporal_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(days=1))
+    # Where closed cases are archived: "database" (a table of database_url), "dir:/path", or
+    # "s3://bucket/prefix" (credentials from the usual AWS variables; any S3-compatible
+    # service through archive_s3_endpoint_url).
+    archive: str = "database"
+    archive_s3_endpoint_url: str | None = None
+    # How often the sweeper archives closed runs not yet archived and purges expired records.
+    archive_sweep_every: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
+    # How long archived records are kept (three years from archiving, which follows the case's
+    # completion: China's E-Commerce Law art. 31); legal holds are kept beyond.
+    archive_keep_for: timedelta = Field(default=timedelta(days=3 * 365 + 1), gt=timedelta(0))
     database_url: str = "sqlite:///.data/disputeflow.db"
     # "default" (domain defaults), "demo" (windows of seconds) or a path to a policy JSON file.
     policy: str = "default"

@@ -1,7 +1,10 @@
 """Temporal connection details shared by the worker, the API, the CLI and the tests."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -47,3 +50,18 @@ def cases_of(workflow_type: str) -> str:
     """The visibility query of every case of `workflow_type`: its newest run only, since a
     case that continued as new is listed once per run."""
     return f"WorkflowType = '{workflow_type}' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
+async def apply_retention(client: Client, retention: timedelta) -> None:
+    """Set how long the namespace keeps closed executions (`temporal operator namespace
+    update --retention`); the dev server has no flag for it and defaults to one day. Only
+    the fields set are changed."""
+    ttl = Duration()
+    ttl.FromTimedelta(retention)
+    await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+        namespace=client.namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)))
+
+
+async def namespace_retention(client: Client) -> timedelta:
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()

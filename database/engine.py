@@ -89,6 +89,7 @@ def create_schema(engine: Engine) -> None:
     """Create every table that does not exist yet (no migrations: additive only)."""
     # Importing a table module registers its tables on SQLModel.metadata.
     import api.idempotency  # noqa: F401
+    import archive.models  # noqa: F401
     import casebook.models  # noqa: F401
     import evidence.store  # noqa: F401
     import ledger.models  # noqa: F401

@@ -5,9 +5,10 @@ import os
 import sys
 from pathlib import Path
 
+from archive import cli as archive_commands
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
-from devstack import calendar_update, stack
+from devstack import calendar_update, namespace_setup, stack
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 
@@ -19,15 +20,19 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
+    archive_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
     casebook_command.add_parser(commands)
     notification_commands.add_parsers(commands)
     calendar_update.add_parser(commands)
+    namespace_setup.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
     if args.command == "audit":
         return audit_commands.run(args)
+    if args.command == "archive":
+        return archive_commands.run(args)
     if args.command == "reconcile":
         return reconcile_command.run(args)
     if args.command == "casebook":
@@ -36,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return notification_commands.run(args)
     if args.command == "calendar-update":
         return calendar_update.run(args)
+    if args.command == "namespace-setup":
+        return namespace_setup.run(args)
     return 2
 
 

@@ -6,6 +6,7 @@ on Ctrl-C. If one of them dies, the others are stopped too, so a half-running st
 lingers.
 """
 
+import asyncio
 import os
 import shutil
 import signal
@@ -15,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from config.settings import get_settings
-from config.temporal import dev_server_search_attribute_flags
+from config.settings import Settings, get_settings
+from config.temporal import connect, dev_server_search_attribute_flags
+from devstack.namespace_setup import prepare_namespace
 
 STOP_GRACE_SECONDS = 10
 
@@ -40,6 +42,11 @@ def wait_for_port(host: str, port: int, process: subprocess.Popen, timeout: floa
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"nothing answered on {host}:{port} after {timeout:.0f}s")
+
+
+async def _prepare_namespace(settings: Settings) -> None:
+    await prepare_namespace(await connect(settings.temporal_address, settings.temporal_namespace), settings)
+    print(f"[disputeflow] namespace {settings.temporal_namespace}: retention {settings.temporal_retention}", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -83,6 +90,7 @@ def up(data_dir: Path, ui_port: int) -> int:
             *dev_server_search_attribute_flags(),
         ])
         wait_for_port(host, int(port), server)
+        asyncio.run(_prepare_namespace(settings))
         start("worker", [sys.executable, "-m", "worker"])
         start("notification dispatcher", [sys.executable, "-m", "notifications.dispatcher"])
         api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app",

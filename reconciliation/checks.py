@@ -5,6 +5,9 @@
 3. Every transfer traces to a dispute step (or to an order or fund operation that has one).
 4. The guarantee fund equals its funding minus the advances still outstanding, and no
    closed dispute has an advance outstanding.
+
+A dispute Temporal no longer has (its retention ran out) is known from the archive; the
+report publishes the archive's chain head, so a later rewrite of the archive shows.
 """
 
 from collections import defaultdict
@@ -14,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from archive import Archive, ChainHead
 from ledger import Ledger, TransferView, accounts
 from orders import Order
 
@@ -46,11 +50,18 @@ class ReconciliationReport(BaseModel):
     findings: list[Finding]
     # Closed cases in their appeal window whose settlement could not be confirmed.
     unverified_disputes: list[str] = Field(default_factory=list)
+    # Of `disputes`, those read from the archive because Temporal no longer has them.
+    archived_disputes: int = 0
+    # The archive's newest record: compare with an earlier report's to see nothing was rewritten.
+    archive_head: ChainHead | None = None
 
 
-def reconcile(engine: Engine, disputes: dict[str, DisputeStatus]) -> ReconciliationReport:
+def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
+              archive: Archive | None = None) -> ReconciliationReport:
     ledger = Ledger(engine)
     transfers = ledger.transfers()
+    archived = _archived_statuses(archive, transfers, disputes)
+    disputes = disputes | archived
     with Session(engine) as session:
         orders = {o.id: o for o in session.exec(select(Order))}
     findings = [Finding(check="double_entry", message=problem) for problem in ledger.check_invariants()]
@@ -59,7 +70,21 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus]) -> Reconciliat
     findings += _guarantee_fund(ledger, transfers, disputes)
     return ReconciliationReport(ok=not findings, checked_at=datetime.now(UTC), disputes=len(disputes),
                                 transfers=len(transfers), findings=findings,
-                                unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified))
+                                unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified),
+                                archived_disputes=len(archived), archive_head=archive.head() if archive else None)
+
+
+def _archived_statuses(archive: Archive | None, transfers: list[TransferView],
+                       known: dict[str, DisputeStatus]) -> dict[str, DisputeStatus]:
+    """The disputes transfers name that Temporal does not know, as their final records say."""
+    statuses = {}
+    for dispute_id in sorted({t.dispute_id for t in transfers if t.dispute_id and t.dispute_id not in known}):
+        case = archive.case(dispute_id) if archive is not None else None
+        if case is not None and case.final is not None:
+            view = case.final.view
+            statuses[dispute_id] = DisputeStatus(dispute_id=dispute_id, order_id=view.order.order_id,
+                                                 settled=view.resolution is not None and view.resolution.settled)
+    return statuses
 
 
 def _closed_disputes_hold_nothing(ledger: Ledger, transfers: list[TransferView],

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 
+from archive import open_archive
 from config.settings import get_settings
 from config.temporal import connect
 from database import make_engine
@@ -22,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
         return await load_dispute_statuses(client)
 
-    report = reconcile(make_engine(settings.database_url), asyncio.run(statuses()))
+    engine = make_engine(settings.database_url)
+    report = reconcile(engine, asyncio.run(statuses()), open_archive(settings, engine))
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0 if report.ok else 1
 
@@ -32,6 +34,9 @@ def render(report: ReconciliationReport) -> str:
     for finding in report.findings:
         involved = f" [disputes: {', '.join(finding.dispute_ids)}]" if finding.dispute_ids else ""
         lines.append(f"FAIL {finding.check}: {finding.message}{involved}")
+    if report.archive_head:
+        lines.append(f"archive head: record {report.archive_head.seq} {report.archive_head.hash} "
+                     f"({report.archived_disputes} disputes read from the archive)")
     if report.unverified_disputes:
         lines.append(f"unverified (no worker answered): {', '.join(report.unverified_disputes)}")
     lines.append("reconciled: every check passed" if report.ok else f"{len(report.findings)} finding(s)")

@@ -15,9 +15,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.services import Services
+from archive import open_archive
 from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
 from config.temporal import DATA_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
+from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary
 from identity import Role
 from ledger import Ledger
@@ -37,6 +39,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
     )
+    await prepare_namespace(env.client, Settings())
     yield env
     await env.shutdown()
 
@@ -92,6 +95,7 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
         settings = Settings(task_queue=task_queue, database_url=engine.url.render_as_string(hide_password=False),
                             **({"tokens": tokens} if tokens is not None else {}))
         ledger = Ledger(engine)
+        archive = open_archive(settings, engine)
         services = Services(
             settings=settings,
             temporal=temporal,
@@ -100,13 +104,15 @@ def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPo
             orders=OrderService(engine, ledger),
             notifications=NotificationService(engine),
             policy=default_policy(),
+            archive=archive,
         )
         # A client sees an unhandled error as a 500, not as the server's exception.
         transport = httpx.ASGITransport(app=create_app(services), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://disputeflow.test") as http:
             stack = Stack(services=services, http=http, task_queue=task_queue,
-                          make_worker=lambda ledger=ledger: build_worker(
-                              temporal, task_queue, engine, activity_executor, ledger=ledger))
+                          make_worker=lambda ledger=ledger, archive=archive: build_worker(
+                              temporal, task_queue, engine, activity_executor, ledger=ledger,
+                              archive=archive))
             await stack.start_worker()
             try:
                 yield stack

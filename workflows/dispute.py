@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.archive import ArchiveActivities, ArchiveFinalCase
     from activities.ledger import LedgerActivities
     from activities.notifications import NotificationActivities
     from activities.orders import OrderActivities
@@ -85,6 +86,9 @@ S = DisputeState
 # the cause, which the Temporal UI shows as the activity's last failure.
 MONEY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# The case's own archive write is the fast path: if the archive stays down, the case closes
+# anyway and the sweeper archives it from its closed history before retention runs out.
+ARCHIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ _Effect = _Notify | _Settle | _AdjustAfterAppeal
 SETTLEMENT_PATCH = "settlement-search-attribute"
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
 INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
+ARCHIVE_PATCH = "archive-final-case"
 MEDIATOR_QUEUE = "mediator-queue"
 SENIOR_QUEUE = "senior-queue"
 _EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
@@ -232,6 +237,15 @@ class DisputeWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._order_released:
             await self._release_order()
+        # Final: no appeal window open, the money settled. Cases recorded before this
+        # change closed without it; they replay without it.
+        if workflow.patched(ARCHIVE_PATCH):
+            try:
+                await workflow.execute_activity_method(
+                    ArchiveActivities.archive_final_case, ArchiveFinalCase(view=self._view(), policy=self._policy),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ARCHIVE_RETRY)
+            except ActivityError:
+                workflow.logger.warning("archive write failed; the sweeper archives %s", input.dispute_id)
         return self._view()
 
     def _time_to_continue_as_new(self) -> bool:

@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
 
-from api.deps import DisputeId, TemporalDep, require_roles
+from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.services import Services
+from archive.source import case_runs
 from audit import history as histories
 from audit import replay
 from audit.trail import Trail, build_trail
@@ -50,9 +52,9 @@ class ReplayRequest(BaseModel):
         return self
 
 
-async def _runs(temporal: Client, dispute_id: str) -> list[WorkflowHistory]:
+async def _runs(services: Services, dispute_id: str) -> list[WorkflowHistory]:
     try:
-        return await histories.fetch_runs(temporal, dispute_id)
+        return await case_runs(services.temporal, services.archive, dispute_id)
     except histories.DisputeNotFound as error:
         raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
 
@@ -60,12 +62,12 @@ async def _runs(temporal: Client, dispute_id: str) -> list[WorkflowHistory]:
 @router.get("/disputes/{dispute_id}/history", operation_id="export_dispute_history",
             response_model=HistoryDocument,
             responses={200: {"description": "The full history; save it as <dispute_id>.json"}})
-async def export_dispute_history(dispute_id: DisputeId, temporal: TemporalDep) -> Response:
+async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -> Response:
     """The dispute's complete Temporal event history in the standard JSON format, which
     `WorkflowHistory.from_json`, `disputeflow audit replay --histories` and the Temporal
     tools read back. A case that continued as new is exported as `{"runs": [...]}`, one such
     history per run, oldest first."""
-    runs = await _runs(temporal, dispute_id)
+    runs = await _runs(services, dispute_id)
     return Response(histories.runs_to_json(runs), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
 
@@ -73,21 +75,22 @@ async def export_dispute_history(dispute_id: DisputeId, temporal: TemporalDep) -
 @router.get("/disputes/{dispute_id}/trail", operation_id="get_dispute_trail", response_model=Trail)
 async def get_dispute_trail(
     dispute_id: DisputeId,
-    temporal: TemporalDep,
+    services: ServicesDep,
     mechanics: Annotated[bool, Query(description="also list workflow-task and activity-start events")] = False,
 ) -> Trail:
     """What happened in the dispute, in order, in words and data, derived from its history:
     who acted (role, party, request id), which timers fired or were superseded, which
     policy version applied, every notification and every ledger transfer id."""
-    runs = await _runs(temporal, dispute_id)
+    runs = await _runs(services, dispute_id)
     return await run_in_threadpool(build_trail, runs, mechanics=mechanics)
 
 
 @router.post("/replay", operation_id="replay_disputes", response_model=replay.ReplayReport)
-async def replay_disputes(body: ReplayRequest, temporal: TemporalDep) -> replay.ReplayReport:
+async def replay_disputes(body: ReplayRequest, services: ServicesDep) -> replay.ReplayReport:
     """Replay disputes' histories against the workflow code this server runs. Each is
     reported `replayed`, `nondeterministic` (the code would now decide differently, with
     the reason), `failed` or `not_found`; `ok` is true only if all replayed."""
+    temporal = services.temporal
     replayer = replay.shared_replayer()
     query, truncated = None, False
     if body.dispute_ids is not None:
@@ -97,5 +100,5 @@ async def replay_disputes(body: ReplayRequest, temporal: TemporalDep) -> replay.
         query = body.filter.query(replayer.workflow_type)
         dispute_ids, truncated = await replay.matching(temporal, body.filter, replayer.workflow_type,
                                                        limit=MAX_REPLAY)
-    report = await replayer.replay(replay.from_server(temporal, dispute_ids))
+    report = await replayer.replay(replay.from_server(temporal, dispute_ids, archive=services.archive))
     return report.model_copy(update={"query": query, "truncated": truncated})

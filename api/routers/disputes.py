@@ -12,6 +12,7 @@ from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, Tempo
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
+from archive.source import archived_final
 from config.temporal import SearchAttributes, cases_of
 from evidence import EvidenceBody, describe, read_bodies, store
 from identity import Actor, Role
@@ -82,6 +83,10 @@ async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: Service
                        idempotency_key: IdempotencyKey, response: Response) -> DisputeView:
     """Open a dispute on one of the buyer's paid orders; the order's escrow is frozen."""
     dispute = await run_in_threadpool(_prepare_dispute, services, actor, body, idempotency_key)
+    # A retry of an opening whose case has since closed and left Temporal: Temporal would
+    # take the id as new and open the case a second time.
+    if (archived := await archived_final(services.archive, dispute.dispute_id)) is not None:
+        return archived.view
     opening = idempotency.request_token(actor, idempotency_key) if idempotency_key else uuid.uuid4().hex
     try:
         opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute, opening)
@@ -188,8 +193,8 @@ def _own(actor: Actor, requested: str | None, name: str) -> str:
 @router.get("/{dispute_id}", operation_id="get_dispute", response_model=DisputeView)
 async def get_dispute(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> DisputeView:
     """State, amounts, open deadlines, the newest events (with `events_total`) and the evidence
-    of one dispute."""
-    view = await _visible_view(services.temporal, dispute_id, actor)
+    of one dispute (from the archive once Temporal no longer keeps the closed case)."""
+    view = await _visible_view(services, dispute_id, actor)
     return await run_in_threadpool(_with_evidence_bodies, services, view)
 
 
@@ -198,7 +203,7 @@ async def list_dispute_evidence(dispute_id: DisputeId, actor: CurrentActor, serv
                                 offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
                                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> EvidencePage:
     """The evidence submitted during the platform's intervention, oldest first, with bodies."""
-    view = await _visible_view(services.temporal, dispute_id, actor)
+    view = await _visible_view(services, dispute_id, actor)
     submissions = view.intervention.evidence if view.intervention else []
     page = await run_in_threadpool(_bodies_filled, services, submissions[offset:offset + limit])
     return EvidencePage(items=page, total=len(submissions), offset=offset, limit=limit)
@@ -230,12 +235,12 @@ def _bodies_filled(services: Services, submissions: list) -> list:
 @router.get("/{dispute_id}/transfers", operation_id="list_dispute_transfers", response_model=list[TransferPublic])
 async def list_dispute_transfers(dispute_id: DisputeId, actor: CurrentActor, services: ServicesDep) -> list:
     """Every ledger transfer this dispute caused, with the workflow step behind it."""
-    await _visible_view(services.temporal, dispute_id, actor)
+    await _visible_view(services, dispute_id, actor)
     return await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
 
 
-async def _visible_view(temporal, dispute_id: str, actor: Actor) -> DisputeView:
-    view = await dispute_calls.view(temporal, dispute_id)
+async def _visible_view(services: Services, dispute_id: str, actor: Actor) -> DisputeView:
+    view = await dispute_calls.view(services.temporal, dispute_id, services.archive)
     parties = {Role.BUYER: view.order.buyer_id, Role.SELLER: view.order.seller_id}
     if actor.role not in _STAFF and parties.get(actor.role) != actor.party_id:
         raise Problem(403, "Forbidden", f"Dispute {dispute_id} is not one of {actor.party_id}'s disputes.",

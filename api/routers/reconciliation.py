@@ -27,15 +27,15 @@ class DisputeMoneyTrail(BaseModel):
 async def reconcile_all(actor: ReaderActor, services: ServicesDep) -> ReconciliationReport:
     """Every check over the whole ledger; `ok` is false and `findings` name the disputes involved."""
     statuses = await load_dispute_statuses(services.temporal)
-    return await run_in_threadpool(reconcile, services.engine, statuses)
+    return await run_in_threadpool(reconcile, services.engine, statuses, services.archive)
 
 
 @router.get("/disputes/{dispute_id}", operation_id="reconcile_dispute", response_model=DisputeMoneyTrail)
 async def reconcile_dispute(dispute_id: DisputeId, actor: ReaderActor, services: ServicesDep) -> DisputeMoneyTrail:
     """One dispute's money trail (each transfer with the workflow step behind it) and the findings about it."""
-    view = await dispute_calls.view(services.temporal, dispute_id)
+    view = await dispute_calls.view(services.temporal, dispute_id, services.archive)
     statuses = await load_dispute_statuses(services.temporal)
-    report = await run_in_threadpool(reconcile, services.engine, statuses)
+    report = await run_in_threadpool(reconcile, services.engine, statuses, services.archive)
     mine = [f for f in report.findings if dispute_id in f.dispute_ids]
     transfers = await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
     return DisputeMoneyTrail(

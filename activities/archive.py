@@ -1,0 +1,46 @@
+import asyncio
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+
+from archive import Archive
+from archive.bundle import FinalCase
+from archive.sweeper import archive_closed_runs
+from ledger import Ledger
+from policy import Policy
+from workflows.models import DisputeView
+
+
+class ArchiveFinalCase(BaseModel):
+    view: DisputeView
+    # The policy the case follows at its close (a calendar update may have moved it on).
+    policy: Policy
+
+
+class SweepResult(BaseModel):
+    archived: int
+    purged: int
+    held: int
+
+
+class ArchiveActivities:
+    def __init__(self, archive: Archive, ledger: Ledger, client: Client, workflow_type: str):
+        self._archive = archive
+        self._ledger = ledger
+        self._client = client
+        self._workflow_type = workflow_type
+
+    @activity.defn
+    def archive_final_case(self, request: ArchiveFinalCase) -> int:
+        """The final view, the money trail and the policy; the record's place in the chain."""
+        transfers = self._ledger.transfers(dispute_id=request.view.dispute_id)
+        case = FinalCase(view=request.view, transfers=transfers, policy=request.policy)
+        return self._archive.archive_final(case).seq
+
+    @activity.defn
+    async def sweep(self) -> SweepResult:
+        archived = await archive_closed_runs(self._client, self._archive, self._ledger, activity.info().task_queue,
+                                             self._workflow_type, heartbeat=activity.heartbeat)
+        report = await asyncio.to_thread(self._archive.purge_expired)
+        return SweepResult(archived=len(archived), purged=len(report.purged), held=len(report.held))

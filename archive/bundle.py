@@ -1,0 +1,75 @@
+"""What the archive keeps of a case, as bytes.
+
+`final`: the final view, the money trail (every ledger transfer of the case) and the
+policy the case ran under at its close, as canonical JSON. `history`: one run's complete
+Temporal history in the standard JSON format, exactly as exported (payloads as recorded,
+so encrypted ones stay encrypted).
+"""
+
+import json
+
+from pydantic import BaseModel
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+from audit import history as histories
+from config.temporal import DATA_CONVERTER
+from ledger import TransferView
+from policy import Policy
+from workflows.models import DisputeView
+
+FORMAT = 1
+
+
+class FinalCase(BaseModel):
+    format: int = FORMAT
+    view: DisputeView
+    transfers: list[TransferView]
+    policy: Policy
+
+    @property
+    def dispute_id(self) -> str:
+        return self.view.dispute_id
+
+
+def final_content(case: FinalCase) -> bytes:
+    return json.dumps(case.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def read_final(content: bytes) -> FinalCase:
+    return FinalCase.model_validate_json(content)
+
+
+def history_content(history: WorkflowHistory) -> bytes:
+    return history.to_json().encode("utf-8")
+
+
+def read_history(content: bytes, dispute_id: str) -> WorkflowHistory:
+    return histories.from_json(content, dispute_id)
+
+
+def final_from_history(history: WorkflowHistory, transfers: list[TransferView]) -> FinalCase | None:
+    """The final part of a closed run whose case did not write it (recorded before the case
+    archived itself, or its write failed): the view is the run's result, the policy the one
+    of that version the history carries (the input's, or a calendar update's)."""
+    result = None
+    policies: dict[str, Policy] = {}
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            policy = DATA_CONVERTER.payload_converter.from_payload(payloads[0]).get("policy")
+            if policy:
+                policies[policy["version"]] = Policy.model_validate(policy)
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            payloads = request.input.args.payloads
+            argument = DATA_CONVERTER.payload_converter.from_payload(payloads[0]) if payloads else None
+            if isinstance(argument, dict) and isinstance(argument.get("policy"), dict):
+                policies[argument["policy"]["version"]] = Policy.model_validate(argument["policy"])
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            payloads = event.workflow_execution_completed_event_attributes.result.payloads
+            result = DATA_CONVERTER.payload_converter.from_payload(payloads[0], DisputeView) if payloads else None
+    if result is None or result.policy_version not in policies:
+        return None
+    return FinalCase(view=result, transfers=transfers, policy=policies[result.policy_version])
