@@ -7,7 +7,6 @@ lingers.
 """
 
 import asyncio
-import os
 import shutil
 import signal
 import socket

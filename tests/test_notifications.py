@@ -28,7 +28,7 @@ from notifications import DeliveryStatus, NotificationService, channels_from_nam
 from notifications.dispatcher import Dispatcher, RetrySchedule
 from tests.conftest import StackFactory
 from tests.postgres import fresh_schema_engine, new_schema_name
-from tests.support import BUYER, PLATFORM, SELLER, Stack, eventually
+from tests.support import BUYER, PLATFORM, SELLER, eventually
 from workflows.models import Notification
 
 # The gateway's URL carries a secret, as real ones do: it must never reach a log or last_error.

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import WorkflowHistory
 
 from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
