@@ -5,11 +5,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, TransferRequest, accounts
+from ledger import AccountKind, InsufficientFunds, Ledger, OrderRefunds, TransferExistsWithDifferentFields, TransferRequest, accounts
 from ledger.service import order_refunds
 from money import Money
 from orders.models import ClosedDispute, Order
@@ -168,29 +168,42 @@ class OrderService:
             session.commit()
 
     def complete(self, order_id: str) -> Order:
-        """The buyer confirmed receipt with no dispute open: pay the escrow out to the seller."""
-        order = self.get(order_id)
-        if order.open_dispute_id is not None:
-            raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
-        escrow = self._ledger.account(accounts.escrow(order_id, order.currency))
-        if escrow.available > 0:
-            self._ledger.create_transfers([TransferRequest(
-                id=f"{order_id}-completion",
-                debit_account_id=escrow.id,
-                credit_account_id=accounts.seller(order.seller_id, order.currency),
-                amount=escrow.available,
-                currency=order.currency,
-                code="release",
-                order_id=order_id,
-                step="order_completed",
-            )])
+        """The buyer confirmed receipt with no dispute open: pay the escrow out to the seller.
+
+        The completion is claimed in one conditional update, so a dispute claiming the order
+        first refuses it, and one opening after it is a dispute on a completed order.
+        """
         with Session(self._engine) as session:
-            session.exec(
-                update(Order).where(Order.id == order_id, Order.completed_at.is_(None))
-                .values(completed_at=datetime.now(UTC))
-            )
+            claimed = session.exec(
+                update(Order).where(Order.id == order_id, Order.open_dispute_id.is_(None))
+                .values(completed_at=func.coalesce(Order.completed_at, datetime.now(UTC)))
+            ).rowcount == 1
             session.commit()
-        return self.get(order_id)
+        order = self.get(order_id)
+        if not claimed:
+            raise DisputeAlreadyOpen(order_id, order.open_dispute_id or "?")
+        self._pay_out_escrow(order)
+        return order
+
+    def _pay_out_escrow(self, order: Order) -> None:
+        """Pay the seller what the escrow holds. A dispute opened after the completion may
+        freeze the escrow first: the payout then re-reads it and pays only what is left."""
+        escrow_id = accounts.escrow(order.id, order.currency)
+        while (available := self._ledger.account(escrow_id).available) > 0:
+            try:
+                self._ledger.create_transfers([TransferRequest(
+                    id=f"{order.id}-completion",
+                    debit_account_id=escrow_id,
+                    credit_account_id=accounts.seller(order.seller_id, order.currency),
+                    amount=available,
+                    currency=order.currency,
+                    code="release",
+                    order_id=order.id,
+                    step="order_completed",
+                )])
+                return
+            except InsufficientFunds:
+                continue
 
 
 def _closed_disputes(session: Session, order_id: str) -> list[ClosedDispute]:
