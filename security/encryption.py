@@ -13,6 +13,8 @@ import base64
 import binascii
 import json
 import os
+from datetime import date
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -64,6 +66,16 @@ class PayloadKeyring(BaseModel):
 def new_keyring(key_id: str) -> PayloadKeyring:
     """A keyring of one fresh 256-bit key."""
     return PayloadKeyring(current=key_id, keys={key_id: base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()})
+
+
+def write_development_keyring(path: Path) -> PayloadKeyring:
+    """A fresh keyring in `path`, readable by its owner only: `disputeflow up`'s key when
+    none is configured, so the embedded stack encrypts as production does."""
+    keyring = new_keyring(f"dev-{date.today():%Y%m%d}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(keyring.to_json() + "\n", encoding="utf-8")
+    return keyring
 
 
 class UnknownKey(LookupError):
