@@ -153,3 +153,24 @@ def test_a_keyring_names_its_current_key_and_holds_aes_keys() -> None:
     with pytest.raises(ValueError, match="16, 24 or 32 bytes"):
         PayloadKeyring(current="k1", keys={"k1": "c2hvcnQ="})
     assert "**" in repr(new_keyring("k1")), "keys never show in a repr or a log line"
+
+
+def test_dev_up_encrypts_with_a_development_key_every_command_then_reads(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devstack.stack import _encryption
+
+    keys_file = tmp_path / "data" / "payload-keys.json"
+    unkeyed = Settings(payload_keys=None, payload_keys_file=keys_file)
+    monkeypatch.setenv("DISPUTEFLOW_CODEC_ALLOWED_ORIGINS", "[]")  # restored after the test
+    endpoint = _encryption(unkeyed, "http://127.0.0.1:18233")
+    assert endpoint == f"http://{unkeyed.api_host}:{unkeyed.api_port}/codec"
+    assert keys_file.stat().st_mode & 0o777 == 0o600, "the key is its owner's alone"
+    assert "http://127.0.0.1:18233" in Settings().codec_allowed_origins, "the UI's origin may call the codec"
+    # Every process started from the same place reads the key back: payloads round-trip.
+    reread = Settings(payload_keys=None, payload_keys_file=keys_file)
+    assert reread.payload_keys is not None and reread.payload_keys.current.startswith("dev-")
+    sealed = data_converter(reread).payload_codec.encrypt(PLAIN_CONVERTER.payload_converter.to_payload("x"))
+    assert data_converter(Settings(payload_keys=None, payload_keys_file=keys_file)).payload_codec.decrypt(sealed)
+    # A configured keyring is left alone.
+    _encryption(reread, "http://127.0.0.1:8233")
+    assert Settings(payload_keys=None, payload_keys_file=keys_file).payload_keys.revealed() == reread.payload_keys.revealed()
