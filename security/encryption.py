@@ -13,9 +13,9 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from collections.abc import Mapping, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import Message
