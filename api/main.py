@@ -24,6 +24,7 @@ from notifications import NotificationService
 from orders import OrderService
 from policy import load_policy
 from policy.coverage import log_calendar_coverage
+from security.codec_server import codec_app
 
 log = logging.getLogger("disputeflow.api")
 
@@ -84,6 +85,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
+    # The Temporal UI's codec endpoint (README "The codec server").
+    app.mount("/codec", codec_app(lambda: app.state.services.settings))
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 

@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
 from audit import history as histories
-from config.temporal import DATA_CONVERTER
+from config.temporal import payload_value
 from ledger import TransferView
 from policy import Policy
 from workflows.models import DisputeView
@@ -58,18 +58,18 @@ def final_from_history(history: WorkflowHistory, transfers: list[TransferView]) 
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             payloads = event.workflow_execution_started_event_attributes.input.payloads
-            policy = DATA_CONVERTER.payload_converter.from_payload(payloads[0]).get("policy")
+            policy = payload_value(payloads[0]).get("policy")
             if policy:
                 policies[policy["version"]] = Policy.model_validate(policy)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             payloads = request.input.args.payloads
-            argument = DATA_CONVERTER.payload_converter.from_payload(payloads[0]) if payloads else None
+            argument = payload_value(payloads[0]) if payloads else None
             if isinstance(argument, dict) and isinstance(argument.get("policy"), dict):
                 policies[argument["policy"]["version"]] = Policy.model_validate(argument["policy"])
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             payloads = event.workflow_execution_completed_event_attributes.result.payloads
-            result = DATA_CONVERTER.payload_converter.from_payload(payloads[0], DisputeView) if payloads else None
+            result = payload_value(payloads[0], DisputeView) if payloads else None
     if result is None or result.policy_version not in policies:
         return None
     return FinalCase(view=result, transfers=transfers, policy=policies[result.policy_version])

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 from audit import history as histories
 from audit.replay import DisputeReplayer, _quiet_runtime, default_workflows
 from audit.trail import build_trail
-from config.temporal import DATA_CONVERTER
+from config.temporal import data_converter
 
 
 async def _repeat(loaded: list[WorkflowHistory], rounds: int) -> AsyncIterator[WorkflowHistory]:
@@ -51,7 +51,7 @@ async def bench(directory: Path, rounds: int) -> None:
     count = len(loaded) * min(rounds, 3)
     started = time.perf_counter()
     async for history in _repeat(loaded, min(rounds, 3)):
-        fresh = Replayer(workflows=default_workflows(), data_converter=DATA_CONVERTER, runtime=_quiet_runtime())
+        fresh = Replayer(workflows=default_workflows(), data_converter=data_converter(), runtime=_quiet_runtime())
         await fresh.replay_workflow(history)
     seconds = time.perf_counter() - started
     print(_line("a fresh Replayer per history", count, events * min(rounds, 3), seconds))

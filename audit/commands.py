@@ -131,7 +131,8 @@ async def _export(args: argparse.Namespace) -> int:
     runs = await _fetch(args)
     if runs is None:
         return EXIT_FAILED
-    text = histories.runs_to_json(runs) + "\n"
+    # Whoever holds the payload keys runs this command: the export is in the clear.
+    text = histories.export_json(runs) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"{args.dispute_id}: {sum(len(run.events) for run in runs)} events in {len(runs)} "

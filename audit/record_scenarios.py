@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.services import Services
 from config.settings import Settings
-from config.temporal import DATA_CONVERTER, SearchAttributes
+from config.temporal import PLAIN_CONVERTER, SearchAttributes
 from database import create_schema, make_engine
 from devstack.stack import temporal_binary
 from ledger import Ledger
@@ -427,7 +427,8 @@ async def record(out_dir: Path, names: list[str]) -> list[Path]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         search_attributes=SearchAttributes.ALL,
-        data_converter=DATA_CONVERTER,
+        # Committed histories stay plain JSON, so they replay anywhere without a key.
+        data_converter=PLAIN_CONVERTER,
         dev_server_log_level="error",
     )
     written: list[Path] = []

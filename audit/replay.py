@@ -30,7 +30,7 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 from archive import Archive
 from archive.source import case_runs
 from audit import history as histories
-from config.temporal import DATA_CONVERTER, SearchAttributes, cases_of
+from config.temporal import SearchAttributes, cases_of, data_converter
 from workflows.models import DisputeState, PartyId
 
 
@@ -161,7 +161,7 @@ class DisputeReplayer:
 
     def __init__(self, workflows: Sequence[type] | None = None):
         self.workflows = list(workflows) if workflows is not None else default_workflows()
-        self._replayer = Replayer(workflows=self.workflows, data_converter=DATA_CONVERTER,
+        self._replayer = Replayer(workflows=self.workflows, data_converter=data_converter(),
                                   runtime=_quiet_runtime())
 
     @property

@@ -29,7 +29,7 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from config.temporal import DATA_CONVERTER
+from config.temporal import payload_value
 
 # Workflow-task and activity-start events are the machinery of execution; they are
 # left out of the trail unless asked for (`mechanics=True`).
@@ -132,7 +132,7 @@ def build_trail(history: WorkflowHistory | Sequence[WorkflowHistory], *, mechani
 def decode_payload(payload: Payload) -> Any:
     """A payload as plain JSON-like data, whatever type wrote it."""
     try:
-        return DATA_CONVERTER.payload_converter.from_payload(payload)
+        return payload_value(payload)
     except Exception:
         encoding = payload.metadata.get("encoding", b"").decode("utf-8", "replace")
         return {"undecodable_payload": {"encoding": encoding, "bytes": len(payload.data)}}

@@ -2,11 +2,13 @@
 
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from identity import Role
+from security.encryption import PayloadKeyring
 
 
 class TokenGrant(BaseModel):
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
     # writes the outbox and needs none of these.
     notification_channels: list[str] = ["log"]
     notification_webhook_url: str | None = None
+    # Standard Webhooks signing secrets (`whsec_<base64>`): every webhook is signed with each,
+    # so during a rotation the old and the new secret both verify. See README "Webhooks".
+    notification_webhook_secrets: list[SecretStr] = []
     # A failed delivery is retried after 5 s, then twice as long each time up to 15 min; the
     # 12th failure (about an hour of outage) dead-letters the message for an operator.
     notification_max_attempts: int = Field(default=12, ge=1, le=100)
@@ -73,6 +78,19 @@ class Settings(BaseSettings):
     # How long a dispatcher holds a message it is delivering before another may take it
     # over; well above the webhook's 10 s timeout, so a slow delivery is never doubled.
     notification_lease_seconds: float = Field(default=120.0, gt=0)
+    # Encryption of Temporal payloads (README "Keys"): a JSON keyring, or none for plain JSON
+    # payloads. Unset, the keyring is read from payload_keys_file if that exists, which is
+    # where `disputeflow up` writes a development key.
+    payload_keys: PayloadKeyring | None = None
+    payload_keys_file: Path = Path(".data/payload-keys.json")
+    # The Temporal web UI origins the codec server (/codec) answers cross-origin calls from.
+    codec_allowed_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]
+
+    @model_validator(mode="after")
+    def _keyring_from_file(self) -> "Settings":
+        if self.payload_keys is None and self.payload_keys_file.is_file():
+            self.payload_keys = PayloadKeyring.model_validate_json(self.payload_keys_file.read_bytes())
+        return self
 
 
 @lru_cache

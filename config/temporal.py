@@ -1,15 +1,49 @@
 """Temporal connection details shared by the worker, the API, the CLI and the tests."""
 
+import dataclasses
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
+from temporalio.api.common.v1 import Payload
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
-DATA_CONVERTER = pydantic_data_converter
+from config.settings import Settings, get_settings
+from security.encryption import EncryptionCodec, PayloadKeyring
+
+# Payloads as plain JSON: how the committed histories were recorded (and still are, so
+# they replay without a key), and what every payload is once decrypted.
+PLAIN_CONVERTER = pydantic_data_converter
+
+
+@lru_cache
+def _codec(current: str, keys: tuple[tuple[str, str], ...]) -> EncryptionCodec:
+    return PayloadKeyring(current=current, keys=dict(keys)).codec()
+
+
+def payload_codec(settings: Settings | None = None) -> EncryptionCodec | None:
+    """The settings' payload encryption, or None when no keys are configured."""
+    keyring = (settings or get_settings()).payload_keys
+    return _codec(keyring.current, tuple(sorted(keyring.revealed().items()))) if keyring is not None else None
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The one data converter of every client and replayer: pydantic JSON, encrypted with
+    the settings' payload keys when there are any."""
+    codec = payload_codec(settings)
+    return dataclasses.replace(PLAIN_CONVERTER, payload_codec=codec) if codec else PLAIN_CONVERTER
+
+
+def payload_value(payload: Payload, type_hint: type | None = None) -> Any:
+    """A payload read straight from a history (encrypted or not) as a value."""
+    codec = payload_codec()
+    return PLAIN_CONVERTER.payload_converter.from_payload(codec.decrypt(payload) if codec else payload, type_hint)
 
 
 class SearchAttributes:
@@ -42,8 +76,8 @@ def dev_server_search_attribute_flags() -> list[str]:
     return flags
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str, settings: Settings | None = None) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(settings))
 
 
 def cases_of(workflow_type: str) -> str:

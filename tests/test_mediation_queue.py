@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete
 from activities.notifications import NotificationActivities
 from casebook import Casebook, OpenCase
 from casebook.rebuild import rebuild
-from config.temporal import DATA_CONVERTER
+from config.temporal import payload_value
 from database import create_schema, make_engine, session
 from notifications import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
@@ -122,9 +122,8 @@ async def _recorded_notifications(stack: Stack, dispute_id: str) -> list[Notific
     for event in history.events:
         scheduled = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == "notify":
-            [notification] = DATA_CONVERTER.payload_converter.from_payloads(
-                list(scheduled.input.payloads), [Notification])
-            found.append(notification)
+            [payload] = scheduled.input.payloads
+            found.append(payload_value(payload, Notification))
     return found
 
 

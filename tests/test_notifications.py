@@ -33,6 +33,8 @@ from workflows.models import Notification
 
 # The gateway's URL carries a secret, as real ones do: it must never reach a log or last_error.
 GATEWAY_SECRET = "s3cret-gateway-token"
+# What the webhooks are signed with (tests/security/test_webhook_signatures.py checks how).
+SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 class Gateway:
@@ -113,7 +115,7 @@ SCHEDULE = RetrySchedule(max_attempts=3, first_delay=timedelta(seconds=5), max_d
 
 def dispatcher_for(engine: Engine, gateway: Gateway, schedule: RetrySchedule = SCHEDULE,
                    clock: Clock | None = None) -> Dispatcher:
-    channels = channels_from_names(["log", "webhook"], webhook_url=gateway.url)
+    channels = channels_from_names(["log", "webhook"], webhook_url=gateway.url, webhook_secrets=[SIGNING_SECRET])
     return Dispatcher(engine, channels, schedule, **({"clock": clock} if clock else {}))
 
 
@@ -386,3 +388,7 @@ def test_channels_are_checked_at_start_up() -> None:
         channels_from_names(["log", "sms"])
     with pytest.raises(ValueError, match="NOTIFICATION_WEBHOOK_URL"):
         channels_from_names(["webhook"])
+    with pytest.raises(ValueError, match="NOTIFICATION_WEBHOOK_SECRETS"):
+        channels_from_names(["webhook"], webhook_url="http://127.0.0.1:9/hook")
+    with pytest.raises(ValueError, match="whsec_"):
+        channels_from_names(["webhook"], webhook_url="http://127.0.0.1:9/hook", webhook_secrets=["plain-secret"])

@@ -66,9 +66,11 @@ async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -
     """The dispute's complete Temporal event history in the standard JSON format, which
     `WorkflowHistory.from_json`, `disputeflow audit replay --histories` and the Temporal
     tools read back. A case that continued as new is exported as `{"runs": [...]}`, one such
-    history per run, oldest first."""
+    history per run, oldest first. Encrypted payloads are decrypted: this is the auditors'
+    copy (the route is theirs alone)."""
     runs = await _runs(services, dispute_id)
-    return Response(histories.runs_to_json(runs), media_type="application/json",
+    document = await run_in_threadpool(histories.export_json, runs)
+    return Response(document, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
 
 
