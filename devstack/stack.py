@@ -96,7 +96,8 @@ def up(data_dir: Path, ui_port: int) -> int:
                             "--host", settings.api_host, "--port", str(settings.api_port)])
         wait_for_port(settings.api_host, settings.api_port, api)
         print(
-            f"\n[disputeflow] up: API http://{settings.api_host}:{settings.api_port}/docs  "
+            f"\n[disputeflow] up: console http://{settings.api_host}:{settings.api_port}/console  "
+            f"API http://{settings.api_host}:{settings.api_port}/docs  "
             f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}  "
             f"notification channels {', '.join(settings.notification_channels) or 'none'}\n"
             "[disputeflow] Ctrl-C stops everything.",

@@ -123,7 +123,8 @@ def check_untaken(actor: Actor, state: DisputeState, intervention: Intervention 
     """A mediator who lost the race for a case is told who won it (`taken_by`)."""
     taken_by = intervention.mediator_id if intervention is not None else None
     if actor.role == Role.MEDIATOR and state == S.PLATFORM_INTERVENING and taken_by is not None:
-        raise ApplicationError(f"mediator {taken_by} has already taken this case",
+        raise ApplicationError(f"{Action.MEDIATOR_TAKE.value} is not possible: mediator {taken_by} has already "
+                               "taken this case",
                                {"state": state.value, "taken_by": taken_by}, type=NOT_ALLOWED_NOW,
                                non_retryable=True)
 

@@ -1,7 +1,6 @@
 """Auditors' tools: a dispute's full Temporal history, its readable trail, and replays of
-histories against the current workflow code. Auditor role only (mediators read the trail
-too); nothing here changes a dispute (replay re-runs the code over the recorded history,
-offline)."""
+histories against the current workflow code. Auditor role only; nothing here changes a
+dispute (replay re-runs the code over the recorded history, offline)."""
 
 from typing import Annotated, Any
 
@@ -19,11 +18,8 @@ from audit import replay
 from audit.trail import Trail, build_trail
 from identity import Role
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
-
-_AUDITOR = [Depends(require_roles(Role.AUDITOR))]
-# The mediator working a case reads its timeline too (the console's case page).
-_AUDITOR_OR_MEDIATOR = [Depends(require_roles(Role.AUDITOR, Role.MEDIATOR))]
+router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(require_roles(Role.AUDITOR))])
 
 # One request replays at most this many disputes; the CLI has no such limit.
 MAX_REPLAY = 1000
@@ -64,7 +60,7 @@ async def _runs(services: Services, dispute_id: str) -> list[WorkflowHistory]:
 
 
 @router.get("/disputes/{dispute_id}/history", operation_id="export_dispute_history",
-            response_model=HistoryDocument, dependencies=_AUDITOR,
+            response_model=HistoryDocument,
             responses={200: {"description": "The full history; save it as <dispute_id>.json"}})
 async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -> Response:
     """The dispute's complete Temporal event history in the standard JSON format, which
@@ -76,8 +72,7 @@ async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
 
 
-@router.get("/disputes/{dispute_id}/trail", operation_id="get_dispute_trail", response_model=Trail,
-            dependencies=_AUDITOR_OR_MEDIATOR)
+@router.get("/disputes/{dispute_id}/trail", operation_id="get_dispute_trail", response_model=Trail)
 async def get_dispute_trail(
     dispute_id: DisputeId,
     services: ServicesDep,
@@ -90,7 +85,7 @@ async def get_dispute_trail(
     return await run_in_threadpool(build_trail, runs, mechanics=mechanics)
 
 
-@router.post("/replay", operation_id="replay_disputes", response_model=replay.ReplayReport, dependencies=_AUDITOR)
+@router.post("/replay", operation_id="replay_disputes", response_model=replay.ReplayReport)
 async def replay_disputes(body: ReplayRequest, services: ServicesDep) -> replay.ReplayReport:
     """Replay disputes' histories against the workflow code this server runs. Each is
     reported `replayed`, `nondeterministic` (the code would now decide differently, with
