@@ -22,6 +22,9 @@ from workflows import rules
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 PREFIX = "/console"
+# The browser itself refuses anything a page would load from elsewhere, or send elsewhere.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+                           "base-uri 'none'")
 
 
 def sessions(services: Services) -> Sessions:
@@ -106,7 +109,7 @@ def render(request: Request, name: str, viewer: Viewer | None, translator: Trans
     return templates.TemplateResponse(request, name, {
         "v": viewer, "t": t, "_": t.gettext, "now": datetime.now(UTC), "languages": LANGUAGES,
         "form_key": form_key, "prefix": PREFIX, **context,
-    }, status_code=status)
+    }, status_code=status, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
 
 
 # Problem types (api/problems.py, workflows/rules.py) -> what a person is told first.
