@@ -226,6 +226,13 @@ async def test_an_auditor_replays_a_case_and_reads_the_report(console: Console) 
     await auditor.locator("#replay-report").wait_for()
     assert "1 replayed, 0 nondeterministic, 0 failed, 0 not found" in await auditor.locator("#replay-summary").inner_text()
     assert await auditor.locator("tr.outcome.replayed", has_text=dispute_id).count() == 1
+    # Or a filter: the newest case of this test's seller.
+    await auditor.get_by_role("link", name="Start another replay").click()
+    await auditor.locator("#replay-seller").fill("acme")
+    await auditor.locator("#replay-limit").fill("1")
+    await auditor.get_by_role("button", name="Replay", exact=True).click()
+    await auditor.locator("#replay-report").wait_for()
+    assert await auditor.locator("tr.outcome.replayed").count() == 1
 
     await auditor.get_by_role("link", name="Reconciliation").click()
     report = await stack.ok("GET", "/reconciliation", AUDITOR)
