@@ -81,10 +81,7 @@ AuditorViewer = Annotated[Viewer, Depends(role_viewer(Role.AUDITOR))]
 
 
 class FormRefused(Exception):
-    """A form the console itself cannot send on (bad CSRF token, an unreadable amount)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
+    """A form whose CSRF token is not the session's."""
 
 
 async def checked_form(request: Request, viewer: AnyViewer) -> dict[str, str]:

@@ -4,7 +4,7 @@ auditors' search, replay, reconciliation and guarantee-fund pages."""
 import hmac
 import re
 import secrets
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
