@@ -49,12 +49,19 @@ def get_current_actor(
     if credentials is None:
         raise Problem(401, "Unauthorized", "Send a bearer token in the Authorization header.",
                       type=problem_type("unauthenticated"), headers=challenge)
-    grant = services.settings.tokens.get(credentials.credentials)
-    if grant is None:
+    actor = actor_for(services, credentials.credentials, request.state.request_id)
+    if actor is None:
         raise Problem(401, "Unauthorized", "The bearer token is not known.",
                       type=problem_type("unauthenticated"), headers=challenge)
-    return Actor(role=grant.role, party_id=grant.party_id, senior=grant.senior,
-                 request_id=request.state.request_id)
+    return actor
+
+
+def actor_for(services: Services, token: str, request_id: str | None = None) -> Actor | None:
+    """Who a token names, or None for a token nobody was given."""
+    grant = services.settings.tokens.get(token)
+    if grant is None:
+        return None
+    return Actor(role=grant.role, party_id=grant.party_id, senior=grant.senior, request_id=request_id)
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]

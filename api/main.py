@@ -6,8 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from api.problems import install_problem_handlers
 from api.routers import archive as archive_router
@@ -16,6 +21,9 @@ from api.routers.audit import router as audit_router
 from api.routers.notifications import router as notifications_router
 from api.services import Services
 from config.settings import Settings, get_settings
+import console
+from console.pages import sessions as console_sessions
+from console.sessions import COOKIE as CONSOLE_COOKIE
 from config.temporal import connect
 from database import create_schema, make_engine
 from archive import open_archive
@@ -27,6 +35,9 @@ from policy.coverage import log_calendar_coverage
 from security.codec_server import codec_app
 
 log = logging.getLogger("disputeflow.api")
+
+_STATIC = Path(__file__).parent / "static"
+_VENDOR = "/static/vendor"
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
@@ -65,6 +76,9 @@ def create_app(services: Services | None = None) -> FastAPI:
         description="Every error is an RFC 9457 problem (application/problem+json). "
                     "Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        # Served below from vendored assets: FastAPI's defaults load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     if services is not None:
@@ -85,10 +99,39 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
-    # The Temporal UI's codec endpoint (README "The codec server").
+    # The Temporal UI's codec endpoint (README "The codec server"): by bearer token, and under
+    # /console, where the console's session cookie is sent, by that cookie too.
     app.mount("/codec", codec_app(lambda: app.state.services.settings))
-    assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
+    app.mount("/console/codec", codec_app(
+        lambda: app.state.services.settings,
+        lambda request: console_sessions(app.state.services).role(request.cookies.get(CONSOLE_COOKIE))))
+    _serve_docs(app)
+    console.mount(app)
+    assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema), \
+        "every route of the API needs an operation id"
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """/docs and /redoc from the assets in api/static/vendor: nothing is fetched from the internet."""
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} API",
+            swagger_js_url=f"{_VENDOR}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{_VENDOR}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{_VENDOR}/swagger-ui/favicon-32x32.png",
+            # The validator badge would send the spec to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                              redoc_js_url=f"{_VENDOR}/redoc/redoc.standalone.js",
+                              redoc_favicon_url=f"{_VENDOR}/swagger-ui/favicon-32x32.png", with_google_fonts=False)
 
 
 app = create_app()

@@ -64,7 +64,7 @@ def _encryption(settings: Settings, ui_origin: str) -> str:
               flush=True)
     if ui_origin not in settings.codec_allowed_origins:
         os.environ["DISPUTEFLOW_CODEC_ALLOWED_ORIGINS"] = json.dumps([*settings.codec_allowed_origins, ui_origin])
-    return f"http://{settings.api_host}:{settings.api_port}/codec"
+    return f"http://{settings.api_host}:{settings.api_port}/console/codec"
 
 
 def up(data_dir: Path, ui_port: int) -> int:
@@ -114,7 +114,8 @@ def up(data_dir: Path, ui_port: int) -> int:
                             "--host", settings.api_host, "--port", str(settings.api_port)])
         wait_for_port(settings.api_host, settings.api_port, api)
         print(
-            f"\n[disputeflow] up: API http://{settings.api_host}:{settings.api_port}/docs  "
+            f"\n[disputeflow] up: console http://{settings.api_host}:{settings.api_port}/console  "
+            f"API http://{settings.api_host}:{settings.api_port}/docs  "
             f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}  "
             f"notification channels {', '.join(settings.notification_channels) or 'none'}\n"
             "[disputeflow] Ctrl-C stops everything.",

@@ -109,6 +109,9 @@ async def test_two_mediators_take_at_once_and_one_wins(stack: Stack) -> None:
     winner = (first if first.status_code == 200 else second).json()
     view = await stack.dispute(dispute_id)
     assert view["intervention"]["mediator_id"] == winner["intervention"]["mediator_id"]
+    # The loser is told who won.
+    assert loser.json()["taken_by"] == winner["intervention"]["mediator_id"]
+    assert f"mediator {winner['intervention']['mediator_id']} has already taken" in loser.json()["detail"]
     assert [e["kind"] for e in view["events"]].count("mediator_took") == 1
     assert "mediator_take" not in [d["kind"] for d in view["deadlines"]]
     assert _deadline(view, "mediator_rule")["party_id"] == view["intervention"]["mediator_id"]

@@ -641,6 +641,7 @@ class DisputeWorkflow:
     @mediator_take.validator
     @_validated_once_across_runs
     def _validate_mediator_take(self, args: MediatorTake) -> None:
+        rules.check_untaken(args.actor, self._state, self._intervention)
         self._check(Action.MEDIATOR_TAKE, args.actor)
 
     @workflow.update(name=Action.MEDIATOR_REQUEST_EVIDENCE)

@@ -119,6 +119,16 @@ def check_mediator(action: Action, actor: Actor, intervention: Intervention | No
         raise forbidden(f"the case is assigned to mediator {assigned}; only they or a senior mediator may act")
 
 
+def check_untaken(actor: Actor, state: DisputeState, intervention: Intervention | None) -> None:
+    """A mediator who lost the race for a case is told who won it (`taken_by`)."""
+    taken_by = intervention.mediator_id if intervention is not None else None
+    if actor.role == Role.MEDIATOR and state == S.PLATFORM_INTERVENING and taken_by is not None:
+        raise ApplicationError(f"{Action.MEDIATOR_TAKE.value} is not possible: mediator {taken_by} has already "
+                               "taken this case",
+                               {"state": state.value, "taken_by": taken_by}, type=NOT_ALLOWED_NOW,
+                               non_retryable=True)
+
+
 def check_request_fits_order(request: RefundRequest, order: OrderSnapshot) -> None:
     if request.amount.currency != order.paid.currency:
         raise invalid(f"the order was paid in {order.paid.currency}; a refund request must use it too")

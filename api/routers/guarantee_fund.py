@@ -15,7 +15,8 @@ from money import CurrencyCode, Money
 router = APIRouter(prefix="/guarantee-fund", tags=["guarantee fund"], responses=PROBLEM_RESPONSES)
 
 PlatformActor = Annotated[Actor, Depends(require_roles(Role.PLATFORM))]
-ReaderActor = Annotated[Actor, Depends(require_roles(Role.PLATFORM, Role.AUDITOR))]
+# Mediators read it to see what an advance they order can draw (the console's advance form).
+ReaderActor = Annotated[Actor, Depends(require_roles(Role.PLATFORM, Role.AUDITOR, Role.MEDIATOR))]
 
 
 class TopUpCreate(BaseModel):

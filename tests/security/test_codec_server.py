@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
 from api.main import create_app
 from config.temporal import PLAIN_CONVERTER
-from identity import Role
-from security.codec_server import codec_app
+from console.pages import sessions as console_sessions
+from console.sessions import COOKIE as CONSOLE_COOKIE
 from security.encryption import is_encrypted
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack
 
@@ -113,16 +113,19 @@ async def test_the_ui_origin_may_call_with_credentials_and_no_other(stack: Stack
 
 
 async def test_a_console_session_cookie_counts_as_its_role(stack: Stack, serve) -> None:
-    """The UI sends the console's cookie (with "Include cross-origin credentials"); the
-    codec asks the console's session check who that is."""
-    sessions = {"s-auditor": Role.AUDITOR, "s-buyer": Role.BUYER}
-
-    def session_role(request: Request) -> Role | None:
-        return sessions.get(request.cookies.get("session", ""))
-
-    base = serve(codec_app(lambda: stack.services.settings, session_role))
+    """The UI sends the console's cookie (with "Include cross-origin credentials") to the
+    codec under /console, the cookie's path: a signed-in auditor or mediator is staff."""
+    base = serve(create_app(stack.services))
+    book = console_sessions(stack.services)
     payloads, _ = await _recorded_payloads(stack)
-    async with httpx.AsyncClient(base_url=base) as http:
-        for cookie, status in (("s-auditor", 200), ("s-buyer", 403), ("forged", 401)):
-            response = await http.post("/decode", json={"payloads": payloads}, headers={"Cookie": f"session={cookie}"})
+    async with httpx.AsyncClient(base_url=f"{base}/console/codec") as http:
+        for cookie, status in ((book.start(AUDITOR), 200), (book.start(MEDIATOR), 200), (book.start(BUYER), 403),
+                               ("forged", 401)):
+            response = await http.post("/decode", json={"payloads": payloads}, headers={
+                "Cookie": f"{CONSOLE_COOKIE}={cookie}", "X-Namespace": stack.services.settings.temporal_namespace})
             assert response.status_code == status, (cookie, response.text)
+        signed_out = book.start(AUDITOR)
+        book.end(signed_out)
+        response = await http.post("/decode", json={"payloads": payloads},
+                                   headers={"Cookie": f"{CONSOLE_COOKIE}={signed_out}"})
+        assert response.status_code == 401, response.text

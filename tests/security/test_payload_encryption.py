@@ -163,7 +163,7 @@ def test_dev_up_encrypts_with_a_development_key_every_command_then_reads(
     unkeyed = Settings(payload_keys=None, payload_keys_file=keys_file)
     monkeypatch.setenv("DISPUTEFLOW_CODEC_ALLOWED_ORIGINS", "[]")  # restored after the test
     endpoint = _encryption(unkeyed, "http://127.0.0.1:18233")
-    assert endpoint == f"http://{unkeyed.api_host}:{unkeyed.api_port}/codec"
+    assert endpoint == f"http://{unkeyed.api_host}:{unkeyed.api_port}/console/codec"
     assert keys_file.stat().st_mode & 0o777 == 0o600, "the key is its owner's alone"
     assert "http://127.0.0.1:18233" in Settings().codec_allowed_origins, "the UI's origin may call the codec"
     # Every process started from the same place reads the key back: payloads round-trip.
