@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from ledger import TransferPhase, TransferRequest, TransferView, accounts
+from money import CurrencyCode
 
 
 class TransferCode(StrEnum):
@@ -127,7 +128,7 @@ class CaseParties(BaseModel):
     order_id: str
     buyer_id: str
     seller_id: str
-    currency: str
+    currency: CurrencyCode
 
     @property
     def buyer(self) -> str:

@@ -9,9 +9,9 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, TransferRequest, accounts
+from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, accounts
 from ledger.service import order_refunds
-from money import Money
+from money import Money, plans
 from orders.models import ClosedDispute, Order
 from policy import Policy
 
@@ -85,16 +85,8 @@ class OrderService:
                    accounts.spec(AccountKind.buyer, order.buyer_id, currency),
                    accounts.spec(AccountKind.seller, order.seller_id, currency)]
         try:
-            self._ledger.create_transfers(opening=opening, entering=True, requests=[TransferRequest(
-                id=f"{order.order_id}-payment",
-                debit_account_id=accounts.payments_clearing(currency),
-                credit_account_id=accounts.escrow(order.order_id, currency),
-                amount=order.paid.amount,
-                currency=currency,
-                code="payment",
-                order_id=order.order_id,
-                step="order_registered",
-            )])
+            self._ledger.create_transfers([plans.payment(order.order_id, order.paid.amount, currency)],
+                                          opening=opening, entering=True)
         except TransferExistsWithDifferentFields:  # a concurrent registration paid another amount first
             raise conflict from None
         with Session(self._engine) as session:
@@ -173,17 +165,7 @@ class OrderService:
         if order.open_dispute_id is not None:
             raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
         escrow = self._ledger.account(accounts.escrow(order_id, order.currency))
-        if escrow.available > 0:
-            self._ledger.create_transfers([TransferRequest(
-                id=f"{order_id}-completion",
-                debit_account_id=escrow.id,
-                credit_account_id=accounts.seller(order.seller_id, order.currency),
-                amount=escrow.available,
-                currency=order.currency,
-                code="release",
-                order_id=order_id,
-                step="order_completed",
-            )])
+        self._ledger.create_transfers(plans.completion(order_id, order.seller_id, escrow.available, order.currency))
         with Session(self._engine) as session:
             session.exec(
                 update(Order).where(Order.id == order_id, Order.completed_at.is_(None))
