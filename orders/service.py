@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, accounts
-from ledger.service import order_refunds
+from ledger.invariants import order_refunds
 from money import Money, plans
 from orders.models import ClosedDispute, Order
 from policy import Policy
