@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from identity import Actor, Role
 from money import CurrencyCode, Money
 from money.plans import CaseParties
+from notifications.models import NotificationMessage
 from policy import Policy
 
 PartyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -674,16 +675,9 @@ class CaseSnapshot(BaseModel):
     next_due_kind: DeadlineKind | None = None
 
 
-class Notification(BaseModel):
-    """One message to one party; `id` makes delivery idempotent across activity retries."""
+class Notification(NotificationMessage):
+    """The notify activity's input: the message, and the case it tells about."""
 
-    id: str
-    dispute_id: str
-    recipient_role: Role
-    recipient_id: str
-    kind: str
-    subject: str
-    data: dict[str, Any] = Field(default_factory=dict)
     # Carried so the casebook follows the case; None in notifications recorded before it.
     case: CaseSnapshot | None = None
 
