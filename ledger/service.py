@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, select
 
+from database import fetch
 from ledger import accounts as _accounts
 from ledger import batch, invariants
 from ledger.accounts import AccountKind, AccountSpec
@@ -40,11 +41,8 @@ class Ledger:
         return account_view(batch.open_account(self.engine, _accounts.spec(kind, owner, currency, floor=floor)))
 
     def account(self, account_id: str) -> AccountBalance:
-        with Session(self.engine) as db:
-            row = db.get(LedgerAccount, account_id)
-            if row is None:
-                raise UnknownAccount(f"No ledger account {account_id}", account_id=account_id)
-            return account_view(row)
+        return account_view(fetch(self.engine, LedgerAccount, account_id,
+                                  lambda: UnknownAccount(f"No ledger account {account_id}", account_id=account_id)))
 
     def accounts(
         self,

@@ -2,6 +2,7 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from database import fetch
 from notifications.models import DeliveryStatus, NotificationMessage, OutboxMessage, utcnow
 
 
@@ -34,11 +35,8 @@ class NotificationService:
                 session.rollback()
 
     def get(self, message_id: str) -> OutboxMessage:
-        with Session(self._engine) as session:
-            message = session.get(OutboxMessage, message_id)
-        if message is None:
-            raise UnknownNotification(f"there is no notification {message_id}")
-        return message
+        return fetch(self._engine, OutboxMessage, message_id,
+                     lambda: UnknownNotification(f"there is no notification {message_id}"))
 
     def for_party(self, recipient_id: str, dispute_id: str | None = None) -> list[OutboxMessage]:
         with Session(self._engine) as session:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from database import fetch
 from ledger import AccountKind, Ledger, OrderRefunds, TransferExistsWithDifferentFields, accounts
 from ledger.invariants import order_refunds
 from money import Money, plans
@@ -109,11 +110,7 @@ class OrderService:
         return stored, created
 
     def get(self, order_id: str) -> Order:
-        with Session(self._engine) as session:
-            order = session.get(Order, order_id)
-            if order is None:
-                raise OrderNotFound(f"no order {order_id}")
-            return order
+        return fetch(self._engine, Order, order_id, lambda: OrderNotFound(f"no order {order_id}"))
 
     def reserve_dispute(self, order_id: str, *, policy: Policy | None = None,
                         admit: Callable[[OrderRefunds], None] | None = None) -> str:
