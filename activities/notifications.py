@@ -1,7 +1,7 @@
 from temporalio import activity
 
 from casebook import Casebook
-from notifications import NotificationService, OutboxMessage
+from notifications import NotificationService
 from workflows.models import Notification
 
 
@@ -17,12 +17,4 @@ class NotificationActivities:
         # Before the outbox: a message in the outbox means its case's row is at least that new.
         if notification.case is not None:
             self._casebook.record(notification.dispute_id, notification.case)
-        self._service.enqueue(OutboxMessage(
-            id=notification.id,
-            dispute_id=notification.dispute_id,
-            recipient_role=notification.recipient_role.value,
-            recipient_id=notification.recipient_id,
-            kind=notification.kind,
-            subject=notification.subject,
-            data=notification.data,
-        ))
+        self._service.enqueue(notification)

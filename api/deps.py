@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from api.problems import Problem, problem_type
 from api.services import Services
+from fund import GuaranteeFund
 from identity import Actor, Role
 from ledger import Ledger
 from orders import OrderService
@@ -35,9 +36,14 @@ def get_orders(services: ServicesDep) -> OrderService:
     return services.orders
 
 
+def get_fund(services: ServicesDep) -> GuaranteeFund:
+    return GuaranteeFund(services.ledger, services.policy.guarantee_fund_floor)
+
+
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 OrdersDep = Annotated[OrderService, Depends(get_orders)]
+FundDep = Annotated[GuaranteeFund, Depends(get_fund)]
 
 
 def get_current_actor(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fund import FundStatement
 from ledger import AccountBalance, TransferView
 from money import MinorUnits, Money
 from workflows.models import (
@@ -87,6 +88,7 @@ class MediationQueue(DisputeList):
 # The ledger's own read models are the public shape of accounts and transfers.
 AccountPublic = AccountBalance
 TransferPublic = TransferView
+GuaranteeFundPublic = FundStatement
 
 
 class EvidencePage(BaseModel):

@@ -13,9 +13,10 @@ Modes").
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -25,6 +26,9 @@ DEFAULT_URL = "sqlite:///.data/disputeflow.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+Row = TypeVar("Row", bound=SQLModel)
 
 
 def make_engine(url: str = DEFAULT_URL, *, schema: str | None = None, echo: bool = False) -> Engine:
@@ -105,3 +109,12 @@ def session(engine: Engine) -> Iterator[Session]:
     """One transaction: commits when the block ends, rolls back if it raises."""
     with Session(engine, expire_on_commit=False) as db, db.begin():
         yield db
+
+
+def fetch(engine: Engine, model: type[Row], key: str, missing: Callable[[], Exception]) -> Row:
+    """The `model` row whose primary key is `key`; `missing()` is raised when there is none."""
+    with Session(engine) as db:
+        row = db.get(model, key)
+    if row is None:
+        raise missing()
+    return row

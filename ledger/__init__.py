@@ -17,9 +17,9 @@ from ledger.errors import (
     TransferExistsWithDifferentFields,
     UnknownAccount,
 )
-from ledger.service import (
+from ledger.service import Ledger
+from ledger.types import (
     AccountBalance,
-    Ledger,
     OrderRefunds,
     PendingStatus,
     TransferPhase,

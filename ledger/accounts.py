@@ -5,15 +5,10 @@ order or party id itself contains a colon.
 """
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ledger.errors import InvalidAccount
 from money import MAX_AMOUNT, CurrencyCode
-
-if TYPE_CHECKING:
-    from ledger.service import Ledger
 
 PLATFORM = "platform"
 
@@ -126,30 +121,3 @@ def spec(kind: AccountKind | str, owner: str, currency: str, *, floor: int = 0) 
         allow_negative=ALLOWS_NEGATIVE[kind],
         floor=floor,
     )
-
-
-# Opening (idempotently creating) each kind of account. Each returns the account id.
-
-
-def open_escrow(ledger: "Ledger", order_id: str, currency: str) -> str:
-    return ledger.open_account(AccountKind.escrow, order_id, currency).id
-
-
-def open_buyer(ledger: "Ledger", party_id: str, currency: str) -> str:
-    return ledger.open_account(AccountKind.buyer, party_id, currency).id
-
-
-def open_seller(ledger: "Ledger", party_id: str, currency: str) -> str:
-    return ledger.open_account(AccountKind.seller, party_id, currency).id
-
-
-def open_guarantee_fund(ledger: "Ledger", currency: str, *, floor: int = 0) -> str:
-    return ledger.open_account(AccountKind.guarantee_fund, PLATFORM, currency, floor=floor).id
-
-
-def open_platform_funding(ledger: "Ledger", currency: str) -> str:
-    return ledger.open_account(AccountKind.platform, PLATFORM, currency).id
-
-
-def open_payments_clearing(ledger: "Ledger", currency: str) -> str:
-    return ledger.open_account(AccountKind.payments_clearing, PLATFORM, currency).id

@@ -2,8 +2,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Enum, Index
+from sqlalchemy import JSON, Column, DateTime, Enum, Index, String
 from sqlmodel import Field, SQLModel
+
+from identity import Role
 
 
 def utcnow() -> datetime:
@@ -16,29 +18,41 @@ class DeliveryStatus(StrEnum):
     DEAD = "dead"  # attempts used up: waits for an operator to re-send it
 
 
-class OutboxMessage(SQLModel, table=True):
-    """One notification to one party, and the state of its delivery to the external channels.
+def _stored_as_value(enum: type[StrEnum], length: int) -> Enum:
+    """An enum column holding its members' values in a VARCHAR(length)."""
+    return Enum(enum, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
+
+
+class NotificationMessage(SQLModel):
+    """One message to one party: the fact a case decides to tell (the notify activity's input,
+    `workflows.models.Notification`) and the outbox stores (`OutboxMessage`), defined once.
+
+    Column types are given as `sa_type`, not as validation limits, so the workflow builds its
+    messages exactly as before; the id is chosen by the workflow, so a retry notifies once."""
+
+    id: str = Field(primary_key=True, sa_type=String(200))
+    dispute_id: str = Field(index=True, sa_type=String(100))
+    recipient_role: Role = Field(sa_type=_stored_as_value(Role, 20))
+    recipient_id: str = Field(index=True, sa_type=String(64))
+    kind: str = Field(sa_type=String(50))
+    subject: str = Field(sa_type=String(300))
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+
+
+class OutboxMessage(NotificationMessage, table=True):
+    """A message and the state of its delivery to the external channels.
 
     The row itself is the in-app channel: the notify activity writes it and nothing else, so
-    money never waits on a channel. The dispatcher delivers it to the external channels. The id
-    is chosen by the workflow, so a retried activity finds its row and does not notify twice."""
+    money never waits on a channel. The dispatcher delivers it to the external channels."""
 
     __tablename__ = "notification_outbox"
     # The dispatcher's poll: due pending messages, oldest first.
     __table_args__ = (Index("ix_notification_outbox_due", "status", "next_attempt_at"),)
 
-    id: str = Field(primary_key=True, max_length=200)
-    dispute_id: str = Field(index=True, max_length=100)
-    recipient_role: str = Field(max_length=20)
-    recipient_id: str = Field(index=True, max_length=64)
-    kind: str = Field(max_length=50)
-    subject: str = Field(max_length=300)
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Channels that have confirmed delivery; a retry delivers only to the others.
     delivered: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
-    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=Enum(
-        DeliveryStatus, native_enum=False, length=10, values_callable=lambda statuses: [s.value for s in statuses]))
+    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=_stored_as_value(DeliveryStatus, 10))
     # Attempts since the message was written or last re-sent by an operator.
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

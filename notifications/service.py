@@ -2,7 +2,8 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from notifications.models import DeliveryStatus, OutboxMessage, utcnow
+from database import fetch
+from notifications.models import DeliveryStatus, NotificationMessage, OutboxMessage, utcnow
 
 
 class UnknownNotification(LookupError):
@@ -22,23 +23,20 @@ class NotificationService:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: OutboxMessage) -> None:
+    def enqueue(self, message: NotificationMessage) -> None:
         """Write the message to the outbox once; the dispatcher delivers it from there."""
         with Session(self._engine) as session:
             if session.get(OutboxMessage, message.id) is not None:
                 return  # a retried activity: the message is already on its way
-            session.add(message)
+            session.add(OutboxMessage.model_validate(message, from_attributes=True))
             try:
                 session.commit()
             except IntegrityError:  # a concurrent retry wrote it first
                 session.rollback()
 
     def get(self, message_id: str) -> OutboxMessage:
-        with Session(self._engine) as session:
-            message = session.get(OutboxMessage, message_id)
-        if message is None:
-            raise UnknownNotification(f"there is no notification {message_id}")
-        return message
+        return fetch(self._engine, OutboxMessage, message_id,
+                     lambda: UnknownNotification(f"there is no notification {message_id}"))
 
     def for_party(self, recipient_id: str, dispute_id: str | None = None) -> list[OutboxMessage]:
         with Session(self._engine) as session:

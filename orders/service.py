@@ -9,9 +9,10 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ledger import AccountKind, InsufficientFunds, Ledger, OrderRefunds, TransferExistsWithDifferentFields, TransferRequest, accounts
-from ledger.service import order_refunds
-from money import Money
+from database import fetch
+from ledger import AccountKind, InsufficientFunds, Ledger, OrderRefunds, TransferExistsWithDifferentFields, accounts
+from ledger.invariants import order_refunds
+from money import Money, plans
 from orders.models import ClosedDispute, Order
 from policy import Policy
 
@@ -85,16 +86,8 @@ class OrderService:
                    accounts.spec(AccountKind.buyer, order.buyer_id, currency),
                    accounts.spec(AccountKind.seller, order.seller_id, currency)]
         try:
-            self._ledger.create_transfers(opening=opening, entering=True, requests=[TransferRequest(
-                id=f"{order.order_id}-payment",
-                debit_account_id=accounts.payments_clearing(currency),
-                credit_account_id=accounts.escrow(order.order_id, currency),
-                amount=order.paid.amount,
-                currency=currency,
-                code="payment",
-                order_id=order.order_id,
-                step="order_registered",
-            )])
+            self._ledger.create_transfers([plans.payment(order.order_id, order.paid.amount, currency)],
+                                          opening=opening, entering=True)
         except TransferExistsWithDifferentFields:  # a concurrent registration paid another amount first
             raise conflict from None
         with Session(self._engine) as session:
@@ -117,11 +110,7 @@ class OrderService:
         return stored, created
 
     def get(self, order_id: str) -> Order:
-        with Session(self._engine) as session:
-            order = session.get(Order, order_id)
-            if order is None:
-                raise OrderNotFound(f"no order {order_id}")
-            return order
+        return fetch(self._engine, Order, order_id, lambda: OrderNotFound(f"no order {order_id}"))
 
     def reserve_dispute(self, order_id: str, *, policy: Policy | None = None,
                         admit: Callable[[OrderRefunds], None] | None = None) -> str:
@@ -191,16 +180,7 @@ class OrderService:
         escrow_id = accounts.escrow(order.id, order.currency)
         while (available := self._ledger.account(escrow_id).available) > 0:
             try:
-                self._ledger.create_transfers([TransferRequest(
-                    id=f"{order.id}-completion",
-                    debit_account_id=escrow_id,
-                    credit_account_id=accounts.seller(order.seller_id, order.currency),
-                    amount=available,
-                    currency=order.currency,
-                    code="release",
-                    order_id=order.id,
-                    step="order_completed",
-                )])
+                self._ledger.create_transfers(plans.completion(order.id, order.seller_id, available, order.currency))
                 return
             except InsufficientFunds:
                 continue

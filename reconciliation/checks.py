@@ -19,11 +19,13 @@ from sqlmodel import Session, select
 
 from archive import Archive, ChainHead
 from ledger import Ledger, TransferView, accounts
+from money import plans
+from money.plans import TransferCode
 from orders import Order
 
 # Transfers a dispute makes, by their code; order- and fund-level ones carry no dispute.
-_ORDER_CODES = {"payment", "release"}
-_FUND_CODES = {"topup"}
+_ORDER_CODES = {TransferCode.payment, TransferCode.release}
+_FUND_CODES = {TransferCode.topup}
 
 
 class DisputeStatus(BaseModel):
@@ -133,31 +135,19 @@ def _every_transfer_traces(transfers: list[TransferView], disputes: dict[str, Di
 
 def _guarantee_fund(ledger: Ledger, transfers: list[TransferView],
                     disputes: dict[str, DisputeStatus]) -> list[Finding]:
-    """Outstanding per dispute: advanced, less returned to the fund, recovered or clawed back."""
-    outstanding: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    funded: dict[str, int] = defaultdict(int)
-    advances = {t.id: t for t in transfers if t.code == "advance"}
+    """Each fund holds its funding less the advances still outstanding (`plans.outstanding_advances`)."""
+    by_currency: dict[str, list[TransferView]] = defaultdict(list)
     for transfer in transfers:
-        currency, dispute = transfer.currency, transfer.dispute_id or ""
-        if transfer.code == "topup":
-            funded[currency] += transfer.amount
-        elif transfer.code == "advance":
-            outstanding[currency][dispute] += transfer.amount
-        elif transfer.code in ("advance_recovery", "advance_clawback"):
-            outstanding[currency][dispute] -= transfer.amount
-        elif transfer.code == "advance_settlement":
-            advance = advances[transfer.pending_id]
-            # A void returns the whole hold to the fund; a post returns what it did not post.
-            kept = transfer.amount if transfer.phase == "post_pending" else 0
-            outstanding[currency][dispute] -= advance.amount - kept
+        by_currency[transfer.currency].append(transfer)
     findings = []
     for fund in ledger.accounts(kind="guarantee_fund"):
-        owed = outstanding[fund.currency]
-        expected = funded[fund.currency] - sum(owed.values())
+        owed = plans.outstanding_advances(by_currency[fund.currency])
+        funded = plans.funded(by_currency[fund.currency])
+        expected = funded - sum(owed.values())
         if fund.available != expected:
             findings.append(Finding(
                 check="guarantee_fund", message=f"the {fund.currency} guarantee fund has {fund.available} available; "
-                f"funding {funded[fund.currency]} less outstanding advances {sum(owed.values())} is {expected}",
+                f"funding {funded} less outstanding advances {sum(owed.values())} is {expected}",
                 dispute_ids=sorted(d for d, amount in owed.items() if amount)))
         for dispute, amount in owed.items():
             status = disputes.get(dispute)

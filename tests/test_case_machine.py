@@ -60,7 +60,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from ledger import accounts
-from ledger.service import TransferView
+from ledger import TransferView
 from money import MAX_AMOUNT
 from tests.dispute_moves import (
     ALL_ACTIONS,

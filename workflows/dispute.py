@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from config.temporal import SearchAttributes
     from identity import Actor, Role
-    from money import Money
+    from money import Money, plans
     from policy import Window
     from workflows import rules
     from workflows.models import (
@@ -1183,11 +1183,9 @@ class DisputeWorkflow:
         if effect.release_order:
             await self._release_order()
         self._mark_settled()
-        self._refunded = settled.refunded_from_escrow + settled.refunded_from_seller + settled.advance_kept
+        self._refunded = settled.refunded
         if self._advance is not None:
-            status = ("final" if settled.advance_returned == 0 else
-                      "clawed_back" if settled.advance_kept == 0 else "partly_final")
-            self._advance = self._advance.model_copy(update={"status": status})
+            self._advance = self._advance.model_copy(update={"status": settled.advance_status})
         assert self._resolution is not None
         self._resolution = self._resolution.model_copy(update={
             "released_to_seller": Money(amount=settled.released_to_seller, currency=order.paid.currency),
@@ -1206,11 +1204,11 @@ class DisputeWorkflow:
                 retry_policy=MONEY_RETRY,
             )
         self._mark_settled()
-        self._refunded += effect.delta
+        adjusted = plans.after_appeal(self._refunded, effect.delta, self._escrow_frozen)
+        self._refunded = adjusted.refunded
         assert self._resolution is not None
-        released = self._escrow_frozen - self._refunded
         self._resolution = self._resolution.model_copy(update={
-            "released_to_seller": Money(amount=max(released, 0), currency=order.paid.currency),
+            "released_to_seller": Money(amount=adjusted.released_to_seller, currency=order.paid.currency),
             "settled": True,
         })
 

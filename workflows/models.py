@@ -12,6 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from identity import Actor, Role
 from money import CurrencyCode, Money
+from money.plans import CaseParties
+from notifications.models import NotificationMessage
 from policy import Policy
 
 PartyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -620,29 +622,11 @@ class EscrowFrozen(BaseModel):
     amount: int
 
 
-class SettleDispute(BaseModel):
+class SettleDispute(CaseParties):
     """Close the dispute's money: refund the buyer, release the rest of escrow to the seller."""
 
-    dispute_id: str
-    order_id: str
-    buyer_id: str
-    seller_id: str
-    currency: CurrencyCode
     refund: int
     step: str
-
-
-class DisputeSettled(BaseModel):
-    refunded_from_escrow: int
-    refunded_from_seller: int
-    released_to_seller: int
-    transfer_ids: list[str]
-    # Of an advance payment: what the buyer keeps, what went back to the fund, and what
-    # the fund recovered from escrow and from the seller.
-    advance_kept: int = 0
-    advance_returned: int = 0
-    recovered_from_escrow: int = 0
-    recovered_from_seller: int = 0
 
 
 class PayAdvance(BaseModel):
@@ -654,14 +638,9 @@ class PayAdvance(BaseModel):
     two_phase: bool
 
 
-class AdjustAfterAppeal(BaseModel):
+class AdjustAfterAppeal(CaseParties):
     """Move the difference between the first and the final ruling's refund."""
 
-    dispute_id: str
-    order_id: str
-    buyer_id: str
-    seller_id: str
-    currency: CurrencyCode
     # Positive: the buyer gets more (from the seller); negative: the buyer gives back.
     delta: int
 
@@ -696,16 +675,9 @@ class CaseSnapshot(BaseModel):
     next_due_kind: DeadlineKind | None = None
 
 
-class Notification(BaseModel):
-    """One message to one party; `id` makes delivery idempotent across activity retries."""
+class Notification(NotificationMessage):
+    """The notify activity's input: the message, and the case it tells about."""
 
-    id: str
-    dispute_id: str
-    recipient_role: Role
-    recipient_id: str
-    kind: str
-    subject: str
-    data: dict[str, Any] = Field(default_factory=dict)
     # Carried so the casebook follows the case; None in notifications recorded before it.
     case: CaseSnapshot | None = None
 

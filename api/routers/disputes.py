@@ -8,15 +8,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api import dispute_calls, idempotency
-from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, require_roles
+from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, TemporalDep, get_fund, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from api.services import Services
 from archive.source import archived_final
 from config.temporal import SearchAttributes, cases_of
 from evidence import EvidenceBody, describe, read_bodies, store
+from fund import FUND_CANNOT_PAY
 from identity import Actor, Role
-from ledger import OrderRefunds, UnknownAccount, accounts
+from ledger import OrderRefunds
 from money import Money
 from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderNotFound, OrderRuledOn, ReopenWindowClosed
 from workflows import rules
@@ -293,14 +294,9 @@ def _claim_key(services: Services, actor: Actor, key: str, fingerprint: str, dis
 def _check_fund_covers(services: Services, amount: Money) -> None:
     """Refuse up front, leaving no trace, an advance the fund cannot pay; the ledger checks again."""
     try:
-        fund = services.ledger.account(accounts.guarantee_fund(amount.currency))
-    except UnknownAccount:
-        raise Problem(409, "Advance refused", f"The guarantee fund holds no {amount.currency}; top it up first.",
-                      type=problem_type(rules.ADVANCE_REFUSED)) from None
-    if fund.available - fund.floor < amount.amount:
-        raise Problem(409, "Advance refused",
-                      f"The guarantee fund can pay {Money(amount=max(fund.available - fund.floor, 0), currency=amount.currency)} "
-                      f"above its floor; the advance needs {amount}.", type=problem_type(rules.ADVANCE_REFUSED))
+        get_fund(services).check_covers(amount)
+    except FUND_CANNOT_PAY as error:
+        raise Problem(409, "Advance refused", str(error), type=problem_type(rules.ADVANCE_REFUSED)) from None
 
 
 def _check_known_mediator(services: Services, party_id: str) -> None:

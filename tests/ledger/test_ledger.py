@@ -32,6 +32,7 @@ from ledger import (
     UnknownAccount,
 )
 from ledger import accounts as acc
+from tests.ledger import moves
 
 CNY = "CNY"
 
@@ -55,15 +56,15 @@ def open_book(ledger: Ledger, *, paid: int = 100_000, fund_floor: int = 0) -> Bo
     book = Book(
         ledger=ledger,
         order=order,
-        clearing=acc.open_payments_clearing(ledger, CNY),
-        escrow=acc.open_escrow(ledger, order, CNY),
-        buyer=acc.open_buyer(ledger, f"buyer-{order}", CNY),
-        seller=acc.open_seller(ledger, f"seller-{order}", CNY),
-        fund=acc.open_guarantee_fund(ledger, CNY, floor=fund_floor),
-        funding=acc.open_platform_funding(ledger, CNY),
+        clearing=ledger.open_account(AccountKind.payments_clearing, acc.PLATFORM, CNY).id,
+        escrow=ledger.open_account(AccountKind.escrow, order, CNY).id,
+        buyer=ledger.open_account(AccountKind.buyer, f"buyer-{order}", CNY).id,
+        seller=ledger.open_account(AccountKind.seller, f"seller-{order}", CNY).id,
+        fund=ledger.open_account(AccountKind.guarantee_fund, acc.PLATFORM, CNY, floor=fund_floor).id,
+        funding=ledger.open_account(AccountKind.platform, acc.PLATFORM, CNY).id,
     )
     if paid:
-        ledger.transfer(f"{order}-payment", book.clearing, book.escrow, paid, CNY, "payment", order_id=order)
+        moves.transfer(ledger, f"{order}-payment", book.clearing, book.escrow, paid, CNY, "payment", order_id=order)
     return book
 
 
@@ -112,7 +113,7 @@ def test_open_account_is_idempotent_and_sets_flags(ledger: Ledger) -> None:
 
 def test_simple_transfer_and_balances(ledger: Ledger) -> None:
     book = open_book(ledger, paid=0)
-    result = ledger.transfer("pay-1", book.clearing, book.escrow, 12_345, CNY, "payment", order_id=book.order)
+    result = moves.transfer(ledger, "pay-1", book.clearing, book.escrow, 12_345, CNY, "payment", order_id=book.order)
     assert (result.id, result.status) == ("pay-1", "created")
 
     escrow = ledger.account(book.escrow)
@@ -120,7 +121,7 @@ def test_simple_transfer_and_balances(ledger: Ledger) -> None:
     clearing = ledger.account(book.clearing)
     assert (clearing.debits_posted, clearing.balance, clearing.available) == (12_345, -12_345, -12_345)
 
-    ledger.transfer("refund-1", book.escrow, book.buyer, 2_345, CNY, "refund", dispute_id="dsp-1", step="refund")
+    moves.transfer(ledger, "refund-1", book.escrow, book.buyer, 2_345, CNY, "refund", dispute_id="dsp-1", step="refund")
     assert ledger.account(book.escrow).balance == 10_000
     assert ledger.account(book.buyer).balance == 2_345
     [view] = ledger.transfers(dispute_id="dsp-1")
@@ -134,10 +135,10 @@ def test_simple_transfer_and_balances(ledger: Ledger) -> None:
 
 def test_retry_with_same_id_is_exists_and_moves_nothing(ledger: Ledger) -> None:
     book = open_book(ledger)
-    assert ledger.transfer("d1-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d1").status == "created"
+    assert moves.transfer(ledger, "d1-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d1").status == "created"
     before = (counters(ledger, book.escrow), counters(ledger, book.buyer))
     for _ in range(3):
-        assert ledger.transfer("d1-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d1").status == "exists"
+        assert moves.transfer(ledger, "d1-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d1").status == "exists"
     assert (counters(ledger, book.escrow), counters(ledger, book.buyer)) == before
     assert ledger.account(book.buyer).balance == 5_000
     assert len(ledger.transfers(dispute_id="d1")) == 1
@@ -145,14 +146,14 @@ def test_retry_with_same_id_is_exists_and_moves_nothing(ledger: Ledger) -> None:
 
 def test_same_id_with_different_fields_is_refused(ledger: Ledger) -> None:
     book = open_book(ledger)
-    ledger.transfer("d2-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d2")
+    moves.transfer(ledger, "d2-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d2")
     with pytest.raises(TransferExistsWithDifferentFields) as caught:
-        ledger.transfer("d2-refund", book.escrow, book.buyer, 6_000, CNY, "refund", dispute_id="d2")
+        moves.transfer(ledger, "d2-refund", book.escrow, book.buyer, 6_000, CNY, "refund", dispute_id="d2")
     assert "amount 5000" in str(caught.value)
     with pytest.raises(TransferExistsWithDifferentFields):
-        ledger.transfer("d2-refund", book.escrow, book.seller, 5_000, CNY, "refund", dispute_id="d2")
+        moves.transfer(ledger, "d2-refund", book.escrow, book.seller, 5_000, CNY, "refund", dispute_id="d2")
     with pytest.raises(TransferExistsWithDifferentFields):
-        ledger.transfer("d2-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d2", step="x")
+        moves.transfer(ledger, "d2-refund", book.escrow, book.buyer, 5_000, CNY, "refund", dispute_id="d2", step="x")
     assert ledger.account(book.buyer).balance == 5_000
 
 
@@ -184,14 +185,14 @@ def test_linked_batch_is_all_or_nothing(ledger: Ledger) -> None:
 
 def test_hold_then_post_in_full(ledger: Ledger) -> None:
     book = open_book(ledger, paid=0)
-    ledger.transfer("topup", book.funding, book.fund, 50_000, CNY, "topup")
-    ledger.hold("d3-advance", book.fund, book.buyer, 20_000, CNY, "advance", dispute_id="d3", step="advance")
+    moves.transfer(ledger, "topup", book.funding, book.fund, 50_000, CNY, "topup")
+    moves.hold(ledger, "d3-advance", book.fund, book.buyer, 20_000, CNY, "advance", dispute_id="d3", step="advance")
     fund = ledger.account(book.fund)
     assert (fund.debits_pending, fund.balance, fund.available) == (20_000, 50_000, 30_000)
     buyer = ledger.account(book.buyer)
     assert (buyer.credits_pending, buyer.balance) == (20_000, 0)
 
-    assert ledger.post("d3-advance-post", "d3-advance", step="settle").status == "created"
+    assert moves.post(ledger, "d3-advance-post", "d3-advance", step="settle").status == "created"
     fund = ledger.account(book.fund)
     assert (fund.debits_pending, fund.debits_posted, fund.balance, fund.available) == (0, 20_000, 30_000, 30_000)
     buyer = ledger.account(book.buyer)
@@ -209,9 +210,9 @@ def test_hold_then_post_in_full(ledger: Ledger) -> None:
 
 def test_partial_post_releases_the_remainder(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.hold("d4-freeze", book.escrow, book.seller, 10_000, CNY, "freeze")
+    moves.hold(ledger, "d4-freeze", book.escrow, book.seller, 10_000, CNY, "freeze")
     assert ledger.account(book.escrow).available == 0
-    ledger.post("d4-release", "d4-freeze", 7_500, code="release")
+    moves.post(ledger, "d4-release", "d4-freeze", 7_500, code="release")
     escrow = ledger.account(book.escrow)
     assert (escrow.debits_pending, escrow.debits_posted, escrow.balance, escrow.available) == (0, 7_500, 2_500, 2_500)
     seller = ledger.account(book.seller)
@@ -221,8 +222,8 @@ def test_partial_post_releases_the_remainder(ledger: Ledger) -> None:
 
 def test_void_releases_the_hold(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.hold("d5-freeze", book.escrow, book.seller, 4_000, CNY, "freeze")
-    assert ledger.void("d5-unfreeze", "d5-freeze").status == "created"
+    moves.hold(ledger, "d5-freeze", book.escrow, book.seller, 4_000, CNY, "freeze")
+    assert moves.void(ledger, "d5-unfreeze", "d5-freeze").status == "created"
     escrow = ledger.account(book.escrow)
     assert (escrow.debits_pending, escrow.debits_posted, escrow.available) == (0, 0, 10_000)
     assert ledger.account(book.seller).credits_pending == 0
@@ -232,23 +233,23 @@ def test_void_releases_the_hold(ledger: Ledger) -> None:
 
 def test_pending_resolves_once(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.hold("h1", book.escrow, book.seller, 3_000, CNY, "freeze")
-    ledger.post("h1-post", "h1", 1_000)
+    moves.hold(ledger, "h1", book.escrow, book.seller, 3_000, CNY, "freeze")
+    moves.post(ledger, "h1-post", "h1", 1_000)
     # Retrying the same post (with or without the amount it used) is answered "exists".
-    assert ledger.post("h1-post", "h1", 1_000).status == "exists"
+    assert moves.post(ledger, "h1-post", "h1", 1_000).status == "exists"
     with pytest.raises(PendingAlreadyResolved) as caught:
-        ledger.post("h1-post-again", "h1")
+        moves.post(ledger, "h1-post-again", "h1")
     assert caught.value.details["resolved_by"] == "h1-post"
     with pytest.raises(PendingAlreadyResolved):
-        ledger.void("h1-void", "h1")
+        moves.void(ledger, "h1-void", "h1")
     with pytest.raises(TransferExistsWithDifferentFields):
-        ledger.post("h1-post", "h1", 2_000)
+        moves.post(ledger, "h1-post", "h1", 2_000)
 
-    ledger.hold("h2", book.escrow, book.seller, 3_000, CNY, "freeze")
-    ledger.void("h2-void", "h2")
-    assert ledger.void("h2-void", "h2").status == "exists"
+    moves.hold(ledger, "h2", book.escrow, book.seller, 3_000, CNY, "freeze")
+    moves.void(ledger, "h2-void", "h2")
+    assert moves.void(ledger, "h2-void", "h2").status == "exists"
     with pytest.raises(PendingAlreadyResolved):
-        ledger.post("h2-post", "h2")
+        moves.post(ledger, "h2-post", "h2")
     assert ledger.account(book.escrow).balance == 9_000
     assert ledger.account(book.escrow).available == 9_000
     assert ledger.check_invariants() == []
@@ -256,23 +257,23 @@ def test_pending_resolves_once(ledger: Ledger) -> None:
 
 def test_full_post_retried_without_amount_is_exists(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.hold("h3", book.escrow, book.seller, 3_000, CNY, "freeze")
-    ledger.post("h3-post", "h3")
-    assert ledger.post("h3-post", "h3").status == "exists"
-    assert ledger.post("h3-post", "h3", 3_000).status == "exists"
+    moves.hold(ledger, "h3", book.escrow, book.seller, 3_000, CNY, "freeze")
+    moves.post(ledger, "h3-post", "h3")
+    assert moves.post(ledger, "h3-post", "h3").status == "exists"
+    assert moves.post(ledger, "h3-post", "h3", 3_000).status == "exists"
     assert ledger.account(book.seller).balance == 3_000
 
 
 def test_two_phase_errors(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.transfer("single-1", book.escrow, book.seller, 100, CNY, "release")
-    ledger.hold("h4", book.escrow, book.seller, 3_000, CNY, "freeze")
+    moves.transfer(ledger, "single-1", book.escrow, book.seller, 100, CNY, "release")
+    moves.hold(ledger, "h4", book.escrow, book.seller, 3_000, CNY, "freeze")
     with pytest.raises(PendingNotFound):
-        ledger.post("p-missing", "no-such-transfer")
+        moves.post(ledger, "p-missing", "no-such-transfer")
     with pytest.raises(PendingNotFound):
-        ledger.post("p-single", "single-1")
+        moves.post(ledger, "p-single", "single-1")
     with pytest.raises(AmountExceedsPending) as caught:
-        ledger.post("p-too-much", "h4", 3_001)
+        moves.post(ledger, "p-too-much", "h4", 3_001)
     assert "30.00 CNY" in str(caught.value) and "30.01 CNY" in str(caught.value)
     with pytest.raises(InvalidTransfer):
         ledger.create_transfers([TransferRequest(id="p-elsewhere", phase="post_pending", pending_id="h4",
@@ -307,22 +308,22 @@ def test_hold_and_post_in_one_batch(ledger: Ledger) -> None:
 def test_overdraft_refused_on_escrow(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
     with pytest.raises(InsufficientFunds) as caught:
-        ledger.transfer("over", book.escrow, book.buyer, 10_001, CNY, "refund")
+        moves.transfer(ledger, "over", book.escrow, book.buyer, 10_001, CNY, "refund")
     assert caught.value.code == "insufficient_funds"
     assert "100.00 CNY available" in str(caught.value) and "100.01 CNY" in str(caught.value)
-    ledger.hold("held", book.escrow, book.seller, 6_000, CNY, "freeze")
+    moves.hold(ledger, "held", book.escrow, book.seller, 6_000, CNY, "freeze")
     with pytest.raises(InsufficientFunds):  # a hold counts against what is available
-        ledger.transfer("over-2", book.escrow, book.buyer, 4_001, CNY, "refund")
+        moves.transfer(ledger, "over-2", book.escrow, book.buyer, 4_001, CNY, "refund")
     with pytest.raises(InsufficientFunds):
-        ledger.hold("over-3", book.escrow, book.buyer, 4_001, CNY, "freeze")
-    ledger.transfer("exact", book.escrow, book.buyer, 4_000, CNY, "refund")
+        moves.hold(ledger, "over-3", book.escrow, book.buyer, 4_001, CNY, "freeze")
+    moves.transfer(ledger, "exact", book.escrow, book.buyer, 4_000, CNY, "refund")
     assert ledger.account(book.escrow).available == 0
     assert ledger.check_invariants() == []
 
 
 def test_seller_may_go_negative(ledger: Ledger) -> None:
     book = open_book(ledger, paid=0)
-    ledger.transfer("recovery", book.seller, book.fund, 7_000, CNY, "recovery", dispute_id="d6")
+    moves.transfer(ledger, "recovery", book.seller, book.fund, 7_000, CNY, "recovery", dispute_id="d6")
     seller = ledger.account(book.seller)
     assert (seller.balance, seller.available, seller.debits_posted) == (-7_000, -7_000, 7_000)
     assert ledger.account(book.fund).balance == 7_000
@@ -331,10 +332,10 @@ def test_seller_may_go_negative(ledger: Ledger) -> None:
 
 def test_guarantee_fund_floor(ledger: Ledger) -> None:
     book = open_book(ledger, paid=0, fund_floor=10_000)
-    ledger.transfer("topup", book.funding, book.fund, 15_000, CNY, "topup")
-    ledger.transfer("advance-1", book.fund, book.buyer, 5_000, CNY, "advance")
+    moves.transfer(ledger, "topup", book.funding, book.fund, 15_000, CNY, "topup")
+    moves.transfer(ledger, "advance-1", book.fund, book.buyer, 5_000, CNY, "advance")
     with pytest.raises(InsufficientFunds) as caught:
-        ledger.transfer("advance-2", book.fund, book.buyer, 1, CNY, "advance")
+        moves.transfer(ledger, "advance-2", book.fund, book.buyer, 1, CNY, "advance")
     assert caught.value.details["floor"] == 10_000
     assert "floor of 100.00 CNY" in str(caught.value)
     assert ledger.account(book.fund).balance == 10_000
@@ -344,11 +345,11 @@ def test_guarantee_fund_floor(ledger: Ledger) -> None:
 
 def test_currency_mismatch(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    usd_seller = acc.open_seller(ledger, "s-usd", "USD")
+    usd_seller = ledger.open_account(AccountKind.seller, "s-usd", "USD").id
     with pytest.raises(CurrencyMismatch):
-        ledger.transfer("fx", book.escrow, usd_seller, 100, CNY, "release")
+        moves.transfer(ledger, "fx", book.escrow, usd_seller, 100, CNY, "release")
     with pytest.raises(CurrencyMismatch):
-        ledger.transfer("fx-2", book.escrow, book.seller, 100, "USD", "release")
+        moves.transfer(ledger, "fx-2", book.escrow, book.seller, 100, "USD", "release")
     assert ledger.account(book.escrow).balance == 10_000
 
 
@@ -356,15 +357,15 @@ def test_invalid_transfers(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
     for amount in (0, -5):
         with pytest.raises(InvalidTransfer):
-            ledger.transfer(f"bad-{amount}", book.escrow, book.buyer, amount, CNY, "refund")
+            moves.transfer(ledger, f"bad-{amount}", book.escrow, book.buyer, amount, CNY, "refund")
     with pytest.raises(InvalidTransfer):
-        ledger.transfer("self", book.escrow, book.escrow, 1, CNY, "refund")
+        moves.transfer(ledger, "self", book.escrow, book.escrow, 1, CNY, "refund")
     with pytest.raises(InvalidTransfer):
-        ledger.transfer("money-as-float", book.escrow, book.buyer, 1.5, CNY, "refund")  # type: ignore[arg-type]
+        moves.transfer(ledger, "money-as-float", book.escrow, book.buyer, 1.5, CNY, "refund")  # type: ignore[arg-type]
     with pytest.raises(InvalidTransfer):
-        ledger.transfer("bad-currency", book.escrow, book.buyer, 1, "cny", "refund")
+        moves.transfer(ledger, "bad-currency", book.escrow, book.buyer, 1, "cny", "refund")
     with pytest.raises(UnknownAccount):
-        ledger.transfer("ghost", book.escrow, "buyer:ghost:CNY", 1, CNY, "refund")
+        moves.transfer(ledger, "ghost", book.escrow, "buyer:ghost:CNY", 1, CNY, "refund")
     twice = TransferRequest(id="twice", debit_account_id=book.escrow, credit_account_id=book.buyer,
                             amount=1, currency=CNY, code="refund")
     with pytest.raises(InvalidTransfer):
@@ -376,7 +377,7 @@ def test_invalid_transfers(ledger: Ledger) -> None:
 def test_errors_are_ledger_errors_with_codes_and_survive_pickling(ledger: Ledger) -> None:
     book = open_book(ledger, paid=0)
     with pytest.raises(LedgerError) as caught:
-        ledger.transfer("x", book.escrow, book.buyer, 1, CNY, "refund")
+        moves.transfer(ledger, "x", book.escrow, book.buyer, 1, CNY, "refund")
     error = pickle.loads(pickle.dumps(caught.value))
     assert type(error) is InsufficientFunds
     assert (error.code, error.details, str(error)) == (caught.value.code, caught.value.details, str(caught.value))
@@ -409,7 +410,7 @@ def run_in_threads(count: int, work) -> list[object]:  # noqa: ANN001
 def test_same_transfer_from_eight_threads_moves_money_once(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
     results = run_in_threads(
-        8, lambda _: ledger.transfer("d7-refund", book.escrow, book.buyer, 3_000, CNY, "refund", dispute_id="d7")
+        8, lambda _: moves.transfer(ledger, "d7-refund", book.escrow, book.buyer, 3_000, CNY, "refund", dispute_id="d7")
     )
     statuses = sorted(getattr(r, "status", repr(r)) for r in results)
     assert statuses == ["created"] + ["exists"] * 7
@@ -422,9 +423,9 @@ def test_same_new_account_and_transfer_on_fresh_accounts_from_eight_threads(ledg
     order = "ord-race"
 
     def work(_: int) -> str:
-        escrow = acc.open_escrow(ledger, order, CNY)
-        clearing = acc.open_payments_clearing(ledger, CNY)
-        return ledger.transfer(f"{order}-payment", clearing, escrow, 2_000, CNY, "payment").status
+        escrow = ledger.open_account(AccountKind.escrow, order, CNY).id
+        clearing = ledger.open_account(AccountKind.payments_clearing, acc.PLATFORM, CNY).id
+        return moves.transfer(ledger, f"{order}-payment", clearing, escrow, 2_000, CNY, "payment").status
 
     results = run_in_threads(8, work)
     assert sorted(map(str, results)) == ["created"] + ["exists"] * 7
@@ -435,9 +436,9 @@ def test_same_id_for_different_transfers_from_eight_threads(ledger: Ledger) -> N
     # Different accounts, so the account locks do not serialise them: they meet at the
     # transfer's primary key, and the losers must see the winner's transfer, not an
     # IntegrityError.
-    buyers = [acc.open_buyer(ledger, f"b-{i}", CNY) for i in range(8)]
-    funds = [acc.open_seller(ledger, f"s-{i}", CNY) for i in range(8)]
-    results = run_in_threads(8, lambda i: ledger.transfer("contested", buyers[i], funds[i], 100, CNY, "clawback"))
+    buyers = [ledger.open_account(AccountKind.buyer, f"b-{i}", CNY).id for i in range(8)]
+    funds = [ledger.open_account(AccountKind.seller, f"s-{i}", CNY).id for i in range(8)]
+    results = run_in_threads(8, lambda i: moves.transfer(ledger, "contested", buyers[i], funds[i], 100, CNY, "clawback"))
     assert sum(getattr(r, "status", None) == "created" for r in results) == 1, results
     assert sum(isinstance(r, TransferExistsWithDifferentFields) for r in results) == 7, results
     assert sorted(ledger.account(b).balance for b in buyers) == [-100] + [0] * 7
@@ -449,7 +450,7 @@ def _transfer_in_subprocess(url: str, schema: str | None, escrow: str, buyer: st
 
     engine = make_engine(url, schema=schema)
     try:
-        return Ledger(engine).transfer("d8-refund", escrow, buyer, 2_500, CNY, "refund", dispute_id="d8").status
+        return moves.transfer(Ledger(engine), "d8-refund", escrow, buyer, 2_500, CNY, "refund", dispute_id="d8").status
     finally:
         engine.dispose()
 
@@ -468,9 +469,9 @@ def test_same_transfer_from_four_processes_moves_money_once(ledger: Ledger, engi
 
 def test_eight_posts_of_one_pending_resolve_it_once(ledger: Ledger) -> None:
     book = open_book(ledger, paid=10_000)
-    ledger.hold("h-race", book.escrow, book.seller, 6_000, CNY, "freeze")
+    moves.hold(ledger, "h-race", book.escrow, book.seller, 6_000, CNY, "freeze")
     results = run_in_threads(
-        8, lambda i: ledger.post(f"h-race-post-{i}", "h-race", 6_000 - i) if i % 2 else ledger.void(f"h-race-void-{i}", "h-race")
+        8, lambda i: moves.post(ledger, f"h-race-post-{i}", "h-race", 6_000 - i) if i % 2 else moves.void(ledger, f"h-race-void-{i}", "h-race")
     )
     created = [r for r in results if getattr(r, "status", None) == "created"]
     refused = [r for r in results if isinstance(r, PendingAlreadyResolved)]
@@ -485,8 +486,8 @@ def test_competing_transfers_never_overdraw(ledger: Ledger) -> None:
 
     def work(i: int) -> object:
         if i % 2:
-            return ledger.transfer(f"spend-{i}", book.escrow, book.seller, 300, CNY, "release")
-        return ledger.hold(f"spend-{i}", book.escrow, book.buyer, 300, CNY, "freeze")
+            return moves.transfer(ledger, f"spend-{i}", book.escrow, book.seller, 300, CNY, "release")
+        return moves.hold(ledger, f"spend-{i}", book.escrow, book.buyer, 300, CNY, "freeze")
 
     results = run_in_threads(8, work)
     created = [r for r in results if getattr(r, "status", None) == "created"]
@@ -566,11 +567,11 @@ def test_random_operations_keep_the_books_balanced(engine: Engine, wipe, ops: li
     wipe(engine)  # each example starts from empty books
     ledger = Ledger(engine)
     names = [
-        acc.open_escrow(ledger, "o", CNY),
-        acc.open_guarantee_fund(ledger, CNY, floor=1_000),
-        acc.open_seller(ledger, "s", CNY),
-        acc.open_buyer(ledger, "b", CNY),
-        acc.open_payments_clearing(ledger, CNY),
+        ledger.open_account(AccountKind.escrow, "o", CNY).id,
+        ledger.open_account(AccountKind.guarantee_fund, acc.PLATFORM, CNY, floor=1_000).id,
+        ledger.open_account(AccountKind.seller, "s", CNY).id,
+        ledger.open_account(AccountKind.buyer, "b", CNY).id,
+        ledger.open_account(AccountKind.payments_clearing, acc.PLATFORM, CNY).id,
     ]
     model = Model(
         allow_negative={n: ledger.account(n).allow_negative for n in names},

@@ -3,7 +3,8 @@ whatever code path forms a refund, a batch that would pay the order's buyer beyo
 
 import pytest
 
-from ledger import Ledger, RefundExceedsPaid, TransferRequest, accounts
+from ledger import AccountKind, Ledger, RefundExceedsPaid, TransferRequest, accounts
+from tests.ledger import moves
 
 JPY = "JPY"
 
@@ -11,13 +12,13 @@ JPY = "JPY"
 @pytest.mark.parametrize("phase", ["single", "pending"])
 def test_a_refund_beyond_what_the_order_paid_is_refused(ledger: Ledger, phase: str) -> None:
     order_id = f"ORD-guard-{phase}"
-    accounts.open_payments_clearing(ledger, JPY)
-    escrow = accounts.open_escrow(ledger, order_id, JPY)
-    buyer = accounts.open_buyer(ledger, "alice", JPY)
-    seller = accounts.open_seller(ledger, "acme", JPY)
-    ledger.transfer(f"{order_id}-payment", accounts.payments_clearing(JPY), escrow, 10_000, JPY, "payment",
+    ledger.open_account(AccountKind.payments_clearing, accounts.PLATFORM, JPY).id
+    escrow = ledger.open_account(AccountKind.escrow, order_id, JPY).id
+    buyer = ledger.open_account(AccountKind.buyer, "alice", JPY).id
+    seller = ledger.open_account(AccountKind.seller, "acme", JPY).id
+    moves.transfer(ledger, f"{order_id}-payment", accounts.payments_clearing(JPY), escrow, 10_000, JPY, "payment",
                     order_id=order_id)
-    ledger.transfer(f"{order_id}-refund", escrow, buyer, 7_000, JPY, "refund", order_id=order_id)
+    moves.transfer(ledger, f"{order_id}-refund", escrow, buyer, 7_000, JPY, "refund", order_id=order_id)
 
     def refund(transfer_id: str, amount: int) -> None:
         ledger.create_transfers([TransferRequest(
@@ -37,16 +38,16 @@ def test_a_refund_beyond_what_the_order_paid_is_refused(ledger: Ledger, phase: s
 def test_money_back_from_the_buyer_makes_room_again(ledger: Ledger) -> None:
     """Refunded is net: a clawback or appeal adjustment from the buyer lowers it."""
     order_id = "ORD-guard-net"
-    accounts.open_payments_clearing(ledger, JPY)
-    escrow = accounts.open_escrow(ledger, order_id, JPY)
-    buyer = accounts.open_buyer(ledger, "bob", JPY)
-    seller = accounts.open_seller(ledger, "acme", JPY)
-    ledger.transfer(f"{order_id}-payment", accounts.payments_clearing(JPY), escrow, 5_000, JPY, "payment",
+    ledger.open_account(AccountKind.payments_clearing, accounts.PLATFORM, JPY).id
+    escrow = ledger.open_account(AccountKind.escrow, order_id, JPY).id
+    buyer = ledger.open_account(AccountKind.buyer, "bob", JPY).id
+    seller = ledger.open_account(AccountKind.seller, "acme", JPY).id
+    moves.transfer(ledger, f"{order_id}-payment", accounts.payments_clearing(JPY), escrow, 5_000, JPY, "payment",
                     order_id=order_id)
-    ledger.transfer(f"{order_id}-refund", escrow, buyer, 5_000, JPY, "refund", order_id=order_id)
+    moves.transfer(ledger, f"{order_id}-refund", escrow, buyer, 5_000, JPY, "refund", order_id=order_id)
     with pytest.raises(RefundExceedsPaid):
-        ledger.transfer(f"{order_id}-more", seller, buyer, 1, JPY, "appeal_adjustment", order_id=order_id)
-    ledger.transfer(f"{order_id}-back", buyer, seller, 2_000, JPY, "appeal_adjustment", order_id=order_id)
-    ledger.transfer(f"{order_id}-again", seller, buyer, 2_000, JPY, "appeal_adjustment", order_id=order_id)
+        moves.transfer(ledger, f"{order_id}-more", seller, buyer, 1, JPY, "appeal_adjustment", order_id=order_id)
+    moves.transfer(ledger, f"{order_id}-back", buyer, seller, 2_000, JPY, "appeal_adjustment", order_id=order_id)
+    moves.transfer(ledger, f"{order_id}-again", seller, buyer, 2_000, JPY, "appeal_adjustment", order_id=order_id)
     assert ledger.order_refunds(order_id).model_dump() == {"paid": 5_000, "refunded": 5_000}
     assert ledger.check_invariants() == []
