@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from api.problems import install_problem_handlers
 from api.routers import archive as archive_router
 from api.routers import calendar, disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
+from api.routers import reporting as reporting_router
 from api.routers.audit import router as audit_router
 from api.routers.notifications import router as notifications_router
 from api.services import Services
@@ -84,6 +85,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
+    app.include_router(reporting_router.router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 

@@ -27,6 +27,8 @@ DEVELOPMENT_TOKENS: dict[str, TokenGrant] = {
     "dev-mediator-noah": TokenGrant(role=Role.MEDIATOR, party_id="noah"),
     "dev-senior-sam": TokenGrant(role=Role.MEDIATOR, party_id="sam", senior=True),
     "dev-auditor-ada": TokenGrant(role=Role.AUDITOR, party_id="ada"),
+    "dev-manager-max": TokenGrant(role=Role.MANAGER, party_id="max"),
+    "dev-quality-quinn": TokenGrant(role=Role.QUALITY, party_id="quinn"),
 }
 
 
@@ -73,6 +75,8 @@ class Settings(BaseSettings):
     # How long a dispatcher holds a message it is delivering before another may take it
     # over; well above the webhook's 10 s timeout, so a slow delivery is never doubled.
     notification_lease_seconds: float = Field(default=120.0, gt=0)
+    # The share of closed cases a quality spot-check draws when none is asked for (seeds: >= 10%).
+    quality_sample_share: float = Field(default=0.10, gt=0, le=1)
 
 
 @lru_cache

@@ -1,6 +1,10 @@
+from collections.abc import Callable
+
 from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+
+from database import session
 
 from notifications.models import DeliveryStatus, OutboxMessage, utcnow
 
@@ -22,16 +26,22 @@ class NotificationService:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: OutboxMessage) -> None:
-        """Write the message to the outbox once; the dispatcher delivers it from there."""
-        with Session(self._engine) as session:
-            if session.get(OutboxMessage, message.id) is not None:
-                return  # a retried activity: the message is already on its way
-            session.add(message)
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent retry wrote it first
-                session.rollback()
+    def enqueue(self, message: OutboxMessage, *, alongside: Callable[[Session], None] | None = None) -> None:
+        """Write the message to the outbox once; the dispatcher delivers it from there.
+        `alongside` writes what must commit with it (the read models of the same event)."""
+        try:
+            with session(self._engine) as db:
+                if alongside is not None:
+                    alongside(db)
+                self.add(db, message)
+        except IntegrityError:  # a concurrent retry wrote it first, and what goes alongside
+            pass
+
+    @staticmethod
+    def add(db: Session, message: OutboxMessage) -> None:
+        """Write the message in `db`'s transaction unless a retried write already did."""
+        if db.get(OutboxMessage, message.id) is None:
+            db.add(message)
 
     def get(self, message_id: str) -> OutboxMessage:
         with Session(self._engine) as session:

@@ -100,8 +100,12 @@ class CaseFacts(BaseModel):
             self.advanced += details["amount"]
         if self.state in _TERMINAL and (before not in _TERMINAL or event.kind == "appeal_withdrawn"):
             self._closed(event)
+        self.evaluate(policy, event.at)
+
+    def evaluate(self, policy: Policy, now: datetime) -> None:
+        """The policy's service levels of this case as of `now`."""
         self.slas = [clock for level in policy.service_levels
-                     if (clock := self._clock(level, policy, event.at)) is not None]
+                     if (clock := self._clock(level, policy, now)) is not None]
 
     def _first(self, milestone: Milestone, at: datetime) -> None:
         self.milestones.setdefault(milestone, at)
@@ -149,4 +153,5 @@ def _applies(applies_to: Urgency, urgent: bool) -> bool:
 def opening_facts(order_id: str, buyer_id: str, seller_id: str, reason: str, requested: Money,
                   opened_at: datetime) -> CaseFacts:
     return CaseFacts(order_id=order_id, buyer_id=buyer_id, seller_id=seller_id, reason=reason,
-                     currency=requested.currency, requested=requested.amount, opened_at=opened_at)
+                     currency=requested.currency, requested=requested.amount, opened_at=opened_at,
+                     milestones={Milestone.OPENED: opened_at})

@@ -92,10 +92,10 @@ class QualityCheck(SQLModel, table=True):
     """One drawn case and, once reviewed, its verdict."""
 
     __tablename__ = "quality_checks"
-    __table_args__ = (Index("ix_quality_checks_sample", "sample_id"),)
+    __table_args__ = (Index("ix_quality_checks_dispute", "dispute_id"),)
 
+    sample_id: str = Field(primary_key=True, max_length=40)
     dispute_id: str = Field(primary_key=True, max_length=100)
-    sample_id: str = Field(max_length=40)
     mediator_id: str | None = Field(default=None, max_length=64)
     verdict: str | None = Field(default=None, max_length=20)
     rule: str | None = Field(default=None, max_length=200)
