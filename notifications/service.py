@@ -34,8 +34,11 @@ class NotificationService:
                 if alongside is not None:
                     alongside(db)
                 self.add(db, message)
-        except IntegrityError:  # a concurrent retry wrote it first, and what goes alongside
-            pass
+        except IntegrityError:
+            with Session(self._engine) as db:
+                if db.get(OutboxMessage, message.id) is None:
+                    raise
+            # A concurrent retry wrote it first, and what goes alongside it.
 
     @staticmethod
     def add(db: Session, message: OutboxMessage) -> None:
