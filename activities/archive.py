@@ -7,8 +7,10 @@ from temporalio.client import Client
 from archive import Archive
 from archive.bundle import FinalCase
 from archive.sweeper import archive_closed_runs
+from database import session
 from ledger import Ledger
 from policy import Policy
+from reporting.surveys import case_final
 from workflows.models import DisputeView
 
 
@@ -27,6 +29,7 @@ class SweepResult(BaseModel):
 class ArchiveActivities:
     def __init__(self, archive: Archive, ledger: Ledger, client: Client, workflow_type: str):
         self._archive = archive
+        self._engine = ledger.engine
         self._ledger = ledger
         self._client = client
         self._workflow_type = workflow_type
@@ -36,7 +39,11 @@ class ArchiveActivities:
         """The final view, the money trail and the policy; the record's place in the chain."""
         transfers = self._ledger.transfers(dispute_id=request.view.dispute_id)
         case = FinalCase(view=request.view, transfers=transfers, policy=request.policy)
-        return self._archive.archive_final(case).seq
+        seq = self._archive.archive_final(case).seq
+        # The case is final: the reporting read model says so and the survey invites its parties.
+        with session(self._engine) as db:
+            case_final(db, request.view, request.policy)
+        return seq
 
     @activity.defn
     async def sweep(self) -> SweepResult:

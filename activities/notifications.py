@@ -1,7 +1,9 @@
+from sqlmodel import Session
 from temporalio import activity
 
 from casebook import Casebook
 from notifications import NotificationService
+from reporting.projection import project
 from workflows.models import Notification
 
 
@@ -12,9 +14,14 @@ class NotificationActivities:
 
     @activity.defn
     def notify(self, notification: Notification) -> None:
-        """Only writes the outbox (and the case's casebook row): the dispatcher delivers to external
+        """Only writes the outbox (and the case's read-model rows): the dispatcher delivers to external
         channels, so a dead channel never holds up the workflow (or its money) behind this activity."""
-        # Before the outbox: a message in the outbox means its case's row is at least that new.
-        if notification.case is not None:
-            self._casebook.record(notification.dispute_id, notification.case)
-        self._service.enqueue(notification)
+        def read_models(db: Session) -> None:
+            # In the outbox's transaction: a message in the outbox means its case's rows are
+            # at least that new, and a retry writes none of them twice.
+            if notification.case is not None:
+                self._casebook.apply(db, notification.dispute_id, notification.case)
+            if notification.report is not None:
+                project(db, notification.dispute_id, notification.report)
+
+        self._service.enqueue(notification, alongside=read_models)

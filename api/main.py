@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from api.problems import install_problem_handlers
 from api.routers import archive as archive_router
 from api.routers import calendar, disputes, guarantee_fund, health, ledger, mediation, orders, reconciliation
+from api.routers import reporting as reporting_router
 from api.routers.audit import router as audit_router
 from api.routers.notifications import router as notifications_router
 from api.services import Services
@@ -99,6 +100,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
+    app.include_router(reporting_router.router)
     # The Temporal UI's codec endpoint (README "The codec server"): by bearer token, and under
     # /console, where the console's session cookie is sent, by that cookie too.
     app.mount("/codec", codec_app(lambda: app.state.services.settings))

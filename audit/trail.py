@@ -30,6 +30,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from config.temporal import payload_value
+from reporting.surveys import invitation_ids
 
 # Workflow-task and activity-start events are the machinery of execution; they are
 # left out of the trail unless asked for (`mechanics=True`).
@@ -534,7 +535,13 @@ class _Builder:
         notification = _as_notification(first)
         if notification is not None and outcome == "completed":
             notification_ids = [notification["id"]]
+        elif name == "archive_final_case" and outcome == "completed" and "survey_window" in first["policy"]:
+            # The final case's archive write also invited its parties to the survey (reporting.surveys);
+            # a policy recorded before the survey has no survey_window, and such a case invited no one.
+            notification_ids = invitation_ids(first["view"]["dispute_id"])
         text = _activity_text(name, outcome, first, result, notification, transfer_ids, attempt)
+        if notification is None and notification_ids:
+            text += f"; the survey invited the buyer and the seller (notifications {', '.join(notification_ids)})"
         target = end if end is not None else scheduled
         self.add(target, "activity", text, name=name, related_event_ids=related,
                  notification_ids=notification_ids, transfer_ids=transfer_ids, data=data)

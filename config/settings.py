@@ -29,6 +29,8 @@ DEVELOPMENT_TOKENS: dict[str, TokenGrant] = {
     "dev-mediator-noah": TokenGrant(role=Role.MEDIATOR, party_id="noah"),
     "dev-senior-sam": TokenGrant(role=Role.MEDIATOR, party_id="sam", senior=True),
     "dev-auditor-ada": TokenGrant(role=Role.AUDITOR, party_id="ada"),
+    "dev-manager-max": TokenGrant(role=Role.MANAGER, party_id="max"),
+    "dev-quality-quinn": TokenGrant(role=Role.QUALITY, party_id="quinn"),
 }
 
 
@@ -91,6 +93,8 @@ class Settings(BaseSettings):
         if self.payload_keys is None and self.payload_keys_file.is_file():
             self.payload_keys = PayloadKeyring.model_validate_json(self.payload_keys_file.read_bytes())
         return self
+    # The share of closed cases a quality spot-check draws when none is asked for (seeds: >= 10%).
+    quality_sample_share: float = Field(default=0.10, gt=0, le=1)
 
 
 @lru_cache

@@ -100,6 +100,7 @@ def create_schema(engine: Engine) -> None:
     import ledger.models  # noqa: F401
     import notifications.models  # noqa: F401
     import orders.models  # noqa: F401
+    import reporting.models  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
 

@@ -11,6 +11,7 @@ from casebook import cli as casebook_command
 from devstack import calendar_update, namespace_setup, stack
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
+from reporting import cli as report_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     archive_commands.add_parser(commands)
     reconcile_command.add_parser(commands)
     casebook_command.add_parser(commands)
+    report_commands.add_parser(commands)
     notification_commands.add_parsers(commands)
     calendar_update.add_parser(commands)
     namespace_setup.add_parser(commands)
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return reconcile_command.run(args)
     if args.command == "casebook":
         return casebook_command.run(args)
+    if args.command == "report":
+        return report_commands.run(args)
     if args.command in ("dispatch", "notifications"):
         return notification_commands.run(args)
     if args.command == "calendar-update":

@@ -11,6 +11,10 @@ class Role(StrEnum):
     MEDIATOR = "mediator"
     AUDITOR = "auditor"
     PLATFORM = "platform"
+    # Customer-service managers: the reporting figures (README "Reporting").
+    MANAGER = "manager"
+    # Quality reviewers: spot-check verdicts.
+    QUALITY = "quality"
 
 
 class Actor(BaseModel):

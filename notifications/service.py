@@ -1,8 +1,10 @@
+from collections.abc import Callable
+
 from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from database import fetch
+from database import fetch, session
 from notifications.models import DeliveryStatus, NotificationMessage, OutboxMessage, utcnow
 
 
@@ -23,16 +25,25 @@ class NotificationService:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: NotificationMessage) -> None:
-        """Write the message to the outbox once; the dispatcher delivers it from there."""
-        with Session(self._engine) as session:
-            if session.get(OutboxMessage, message.id) is not None:
-                return  # a retried activity: the message is already on its way
-            session.add(OutboxMessage.model_validate(message, from_attributes=True))
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent retry wrote it first
-                session.rollback()
+    def enqueue(self, message: NotificationMessage, *, alongside: Callable[[Session], None] | None = None) -> None:
+        """Write the message to the outbox once; the dispatcher delivers it from there.
+        `alongside` writes what must commit with it (the read models of the same event)."""
+        try:
+            with session(self._engine) as db:
+                if alongside is not None:
+                    alongside(db)
+                self.add(db, message)
+        except IntegrityError:
+            with Session(self._engine) as db:
+                if db.get(OutboxMessage, message.id) is None:
+                    raise
+            # A concurrent retry wrote it first, and what goes alongside it.
+
+    @staticmethod
+    def add(db: Session, message: NotificationMessage) -> None:
+        """Write the message in `db`'s transaction unless a retried write already did."""
+        if db.get(OutboxMessage, message.id) is None:
+            db.add(OutboxMessage.model_validate(message, from_attributes=True))
 
     def get(self, message_id: str) -> OutboxMessage:
         return fetch(self._engine, OutboxMessage, message_id,

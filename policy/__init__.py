@@ -6,7 +6,7 @@ deterministic, safe for workflow code. ``policy.presets`` builds policies from
 packaged data or files, for the API, worker and CLI.
 """
 
-from policy.model import CaseLimits, Policy, Window, WorkingCalendar
+from policy.model import CaseLimits, Milestone, Policy, ServiceLevel, Urgency, Window, WorkingCalendar
 from policy.presets import (
     DEFAULT_VERSION,
     DEMO_VERSION,
@@ -19,6 +19,9 @@ from policy.calendars import load_calendar
 
 __all__ = [
     "CaseLimits",
+    "Milestone",
+    "ServiceLevel",
+    "Urgency",
     "Policy",
     "Window",
     "WorkingCalendar",

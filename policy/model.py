@@ -16,9 +16,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Self
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Window", "WorkingCalendar", "CaseLimits", "Policy"]
+__all__ = ["Window", "WorkingCalendar", "CaseLimits", "Milestone", "ServiceLevel", "Urgency", "Policy"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -263,6 +265,61 @@ class CaseLimits(BaseModel):
     update_ids_carried: int = Field(default=200, ge=1)
 
 
+# ---- service levels: what a case is measured against (seeds 000-002) ----------------
+# Each level runs from a start milestone to the first of its stop milestones, with a target
+# duration and the share of cases that must meet it. The workflow evaluates them on the
+# case's own clock (reporting.facts); the reporting read model keeps the outcome.
+
+
+class Milestone(StrEnum):
+    """Moments of a case a service level can start or stop at: the first time each happens."""
+
+    OPENED = "opened"
+    SELLER_FIRST_ACTION = "seller_first_action"
+    # A mediator's (or the platform's) first action on the case.
+    PLATFORM_FIRST_ACTION = "platform_first_action"
+    ESCALATED = "escalated"
+    MEDIATOR_TOOK = "mediator_took"
+    RULED = "ruled"
+    CLOSED = "closed"
+
+
+class Urgency(StrEnum):
+    ANY = "any"
+    ORDINARY = "ordinary"
+    URGENT = "urgent"
+
+
+class ServiceLevel(BaseModel):
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    description: str
+    start: Milestone
+    stop: tuple[Milestone, ...] = Field(min_length=1)
+    target: Window
+    # The share of cases that must meet the target, 0..1.
+    target_share: float = Field(ge=0, le=1)
+    # Which cases it applies to: urgency is known once a case is escalated with an urgent concern.
+    applies_to: Urgency = Urgency.ANY
+
+
+DEFAULT_SERVICE_LEVELS: tuple[ServiceLevel, ...] = (
+    ServiceLevel(name="ordinary_answered", description="ordinary case answered by the seller or the platform",
+                 start=Milestone.OPENED, stop=(Milestone.SELLER_FIRST_ACTION, Milestone.PLATFORM_FIRST_ACTION),
+                 target=Window.hours(24), target_share=0.95, applies_to=Urgency.ORDINARY),
+    ServiceLevel(name="urgent_acted_on", description="urgent safety case acted on by the platform",
+                 start=Milestone.ESCALATED, stop=(Milestone.PLATFORM_FIRST_ACTION,),
+                 target=Window.hours(2), target_share=0.95, applies_to=Urgency.URGENT),
+    ServiceLevel(name="first_investigation", description="a mediator investigating the escalated case",
+                 start=Milestone.ESCALATED, stop=(Milestone.PLATFORM_FIRST_ACTION,),
+                 target=Window.working(1), target_share=0.95),
+    ServiceLevel(name="proposed_solution", description="a ruling on the escalated case",
+                 start=Milestone.ESCALATED, stop=(Milestone.RULED,),
+                 target=Window.working(2), target_share=0.95),
+)
+
+
 class Policy(BaseModel):
     """Every window and SLA of the dispute life cycle, versioned.
 
@@ -326,6 +383,11 @@ class Policy(BaseModel):
 
     # Lowest balance the guarantee fund may reach, in minor units.
     guarantee_fund_floor: int = 0
+
+    # What cases are measured against (reporting); and how long after a case is final its
+    # parties may answer the satisfaction survey. Policies recorded before them get the defaults.
+    service_levels: tuple[ServiceLevel, ...] = DEFAULT_SERVICE_LEVELS
+    survey_window: Window = Window.days(7)
 
     # Required, with no default, so building or validating a Policy never reads files
     # (workflow code). ``presets.default_policy()`` supplies the mainland-China calendar.

@@ -19,9 +19,10 @@ from policy.model import Policy, Window
 
 __all__ = ["default_policy", "demo_policy", "load_policy", "PolicyLoadError", "DEFAULT_VERSION", "DEMO_VERSION"]
 
-# A new version whenever the data changes: cn-2026.2 adds the 2027 statutory holidays.
+# A new version whenever the data changes: cn-2026.2 adds the 2027 statutory holidays;
+# demo-3 the survey window.
 DEFAULT_VERSION = "cn-2026.2"
-DEMO_VERSION = "demo-2"
+DEMO_VERSION = "demo-3"
 
 
 class PolicyLoadError(ValueError):
@@ -54,6 +55,7 @@ def demo_policy() -> Policy:
         evidence_response_after_buyer=s(30),
         appeal=s(90),
         reopen_within=s(300),
+        survey_window=s(300),
         reminder_before=timedelta(seconds=10),
         calendar=load_calendar("cn"),
     )

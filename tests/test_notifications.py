@@ -272,6 +272,8 @@ async def test_an_operator_lists_and_resends_dead_letters(
         dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
         await stack.act(dispute_id, "seller-agree-refund", SELLER)
         await stack.wait_for_state(dispute_id, "SUCCESS")
+        # Final, so its survey invitations are in the outbox too: nothing arrives later.
+        await stack.services.temporal.get_workflow_handle(dispute_id).result()
         outbox = stack.services.notifications
         expected = sorted(m.id for m in outbox.for_dispute(dispute_id))
         for _ in range(SCHEDULE.max_attempts):  # the webhook stays down through every attempt

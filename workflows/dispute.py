@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from identity import Actor, Role
     from money import Money, plans
     from policy import Window
+    from reporting.facts import CaseFacts, opening_facts
     from workflows import rules
     from workflows.models import (
         Action,
@@ -181,6 +182,7 @@ class DisputeWorkflow:
         self._appealed_resolution: Resolution | None = None
         self._order_released = False
         self._counts = CaseCounts()
+        self._facts = self._opening_facts()
         self._open()
 
     def _resume(self, carried: CarriedCase) -> None:
@@ -205,6 +207,12 @@ class DisputeWorkflow:
         self._order_released = carried.order_released
         self._counts = carried.counts
         self._answered = {a.update_id: a.result for a in carried.answered}
+        self._facts = carried.facts or self._opening_facts()
+
+    def _opening_facts(self) -> CaseFacts:
+        order = self._input.order
+        return opening_facts(order.order_id, order.buyer_id, order.seller_id, self._request.reason.value,
+                             self._request.amount, self._opened_at)
 
     def _carry(self) -> CarriedCase:
         answered = list(self._answered.items())[-self._limits.update_ids_carried:]
@@ -217,6 +225,7 @@ class DisputeWorkflow:
             appealed_resolution=self._appealed_resolution, intervention=self._intervention,
             advance=self._advance, order_released=self._order_released, counts=self._counts,
             answered=[AnsweredUpdate(update_id=update_id, result=result) for update_id, result in answered],
+            facts=self._facts,
         )
 
     # ---- run: the clock ------------------------------------------------------------
@@ -956,6 +965,7 @@ class DisputeWorkflow:
             seq=self._events_total, at=workflow.now(), kind=kind, state_before=before,
             state_after=after, actor=actor, timer=timer, details=details or {},
         ))
+        self._facts.observe(self._events[-1], self._policy)
         self._changes += 1
 
     def _set_stage_deadlines(self) -> None:
@@ -1075,6 +1085,7 @@ class DisputeWorkflow:
             data={"deadline": deadline.kind.value, "due_at": deadline.due_at.isoformat(),
                   "consequence": deadline.consequence},
             case=self._case(),
+            report=self._facts.model_copy(deep=True),
         )))
 
     def _notify_stage(self) -> None:
@@ -1086,8 +1097,8 @@ class DisputeWorkflow:
             intervention = self._active_intervention()
             recipients.append((Role.MEDIATOR, intervention.mediator_id
                                or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
-        # One snapshot per event is enough for the casebook, and keeps the history small.
-        case = self._case()
+        # One snapshot per event is enough for the casebook and reporting, and keeps the history small.
+        case, report = self._case(), self._facts.model_copy(deep=True)
         for index, (role, party) in enumerate(recipients):
             due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
@@ -1103,6 +1114,7 @@ class DisputeWorkflow:
                 subject=f"Dispute {self._input.dispute_id}: {last.kind.replace('_', ' ')}",
                 data=data,
                 case=case if index == 0 else None,
+                report=report if index == 0 else None,
             )))
 
     def _case(self) -> CaseSnapshot:

@@ -15,6 +15,7 @@ from money import CurrencyCode, Money
 from money.plans import CaseParties
 from notifications.models import NotificationMessage
 from policy import Policy
+from reporting.facts import CaseFacts
 
 PartyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -605,6 +606,8 @@ class CarriedCase(BaseModel):
     counts: CaseCounts = Field(default_factory=CaseCounts)
     # The newest completed actions of earlier runs, oldest first, so a retry is answered again.
     answered: list[AnsweredUpdate] = Field(default_factory=list)
+    # The reporting read model's facts; None when carried by a run from before reporting.
+    facts: CaseFacts | None = None
 
 
 # ---- activity inputs and results ---------------------------------------------------
@@ -680,6 +683,8 @@ class Notification(NotificationMessage):
 
     # Carried so the casebook follows the case; None in notifications recorded before it.
     case: CaseSnapshot | None = None
+    # Likewise the reporting read model (reporting.facts), on the same notifications as `case`.
+    report: CaseFacts | None = None
 
 
 DisputeInput.model_rebuild()

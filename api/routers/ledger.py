@@ -16,6 +16,14 @@ _SEES_ALL = (Role.PLATFORM, Role.AUDITOR, Role.MEDIATOR)
 _OWN_KIND = {Role.BUYER: "buyer", Role.SELLER: "seller"}
 
 
+def _own_kind(actor: Actor) -> str:
+    """The kind of account a party owns; other roles (managers, quality reviewers) read none."""
+    if actor.role not in _OWN_KIND:
+        raise Problem(403, "Forbidden", f"The {actor.role.value} role reads no ledger accounts.",
+                      type=problem_type("forbidden"))
+    return _OWN_KIND[actor.role]
+
+
 @router.get("/accounts", operation_id="list_accounts", response_model=list[AccountPublic])
 async def list_accounts(
     actor: CurrentActor,
@@ -26,10 +34,11 @@ async def list_accounts(
 ) -> list:
     """Account balances in minor units. Buyers and sellers see only their own accounts."""
     if actor.role not in _SEES_ALL:
-        if owner not in (None, actor.party_id) or kind not in (None, _OWN_KIND[actor.role]):
+        own = _own_kind(actor)
+        if owner not in (None, actor.party_id) or kind not in (None, own):
             raise Problem(403, "Forbidden", "Parties may read only their own accounts.",
                           type=problem_type("forbidden"))
-        owner, kind = actor.party_id, _OWN_KIND[actor.role]
+        owner, kind = actor.party_id, own
     return await run_in_threadpool(ledger.accounts, owner=owner, kind=kind, currency=currency)
 
 
@@ -60,5 +69,5 @@ async def list_transfers(
 
 
 def _check_own(actor: Actor, kind: str, owner: str) -> None:
-    if actor.role not in _SEES_ALL and (kind != _OWN_KIND[actor.role] or owner != actor.party_id):
+    if actor.role not in _SEES_ALL and (kind != _own_kind(actor) or owner != actor.party_id):
         raise Problem(403, "Forbidden", "Parties may read only their own accounts.", type=problem_type("forbidden"))

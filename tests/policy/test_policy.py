@@ -321,11 +321,11 @@ def test_due_at_exact_duration(policy):
 
 def test_demo_policy_is_seconds():
     demo = demo_policy()
-    assert demo.version == "demo-2"
+    assert demo.version == "demo-3"
     windows = {
         name: getattr(demo, name) for name, field in Policy.model_fields.items() if field.annotation is Window
     }
-    assert len(windows) == 14
+    assert len(windows) == 15
     for name, window in windows.items():
         assert window.duration is not None and window.duration <= timedelta(minutes=5), name
     assert timedelta(0) < demo.reminder_before < min(w.duration for w in windows.values())
