@@ -19,6 +19,8 @@ from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
 from archive import open_archive
+from complaints.policy import load_complaint_policy
+from complaints.router import router as complaints_router
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
@@ -43,6 +45,7 @@ async def build_services(settings: Settings) -> Services:
         notifications=NotificationService(engine),
         policy=load_policy(settings.policy),
         archive=open_archive(settings, engine),
+        complaint_policy=load_complaint_policy(settings.complaint_policy),
     )
 
 
@@ -84,6 +87,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
+    app.include_router(complaints_router)
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute)), "every route needs an operation id"
     return app
 

@@ -91,6 +91,7 @@ def create_schema(engine: Engine) -> None:
     import api.idempotency  # noqa: F401
     import archive.models  # noqa: F401
     import casebook.models  # noqa: F401
+    import complaints.service  # noqa: F401
     import evidence.store  # noqa: F401
     import ledger.models  # noqa: F401
     import notifications.models  # noqa: F401
