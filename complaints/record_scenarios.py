@@ -54,7 +54,7 @@ async def _file(r: Recorder, scenario: str, complaint_type: str, policy: Complai
 
 async def _act(r: Recorder, complaint_id: str, action: str, token: str, body: dict[str, Any] | None = None,
                step: str = "") -> dict:
-    key = f"{complaint_id}-{action}{step}"
+    key = f"{complaint_id.removeprefix('cmp-ORD-rec-')}-{action}{step}"  # within the keys' 100 characters
     return await r.call("POST", f"/complaints/{complaint_id}/{action}", token, body or {}, request_id=f"rec-{key}",
                         idempotency_key=key)
 
