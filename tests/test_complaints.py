@@ -130,11 +130,7 @@ async def test_contested_upheld_with_compensation_then_the_appeal_is_rejected(st
                        {"decision": "uphold", "rationale": "No courier scan: the shipment was fake", "fault": "seller"})
     assert upheld["state"] == "UPHELD" and upheld["outcome"]["decided_by"]["party_id"] == "mia"
 
-    async def appealable() -> dict | None:
-        view = await complaint(stack, cid)
-        return view if view["deadline_kind"] == "appeal" else None
-
-    await eventually(appealable, what="the appeal window")
+    await eventually(lambda: _appealable(stack, cid), what="the appeal window")
     # 10% of 99.99 CNY is 9.999: rounded down to 9.99.
     assert _balances(stack, seller.party_id) == (buyer_before + 999, seller_before - 999)
     appealed = await act(stack, cid, "seller-appeal", seller.token, {"reason": "Courier lost the scan",
@@ -192,11 +188,7 @@ async def test_an_upheld_appeal_returns_the_compensation_and_lifts_the_penalty_e
     assert seller.party_id in [s["seller_id"] for s in listed["items"]]
     assert (await stack.call("GET", "/sellers/under-penalty", SELLER)).status_code == 403
 
-    async def appealable() -> dict | None:
-        current = await complaint(stack, cid)
-        return current if current["deadline_kind"] == "appeal" else None
-
-    await eventually(appealable, what="the appeal window")
+    await eventually(lambda: _appealable(stack, cid), what="the appeal window")
     await act(stack, cid, "seller-appeal", seller.token, {"reason": "Shipped", "new_information": "Courier receipt"})
     await act(stack, cid, "senior-decide-appeal", SENIOR, {"decision": "uphold_appeal",
                                                            "rationale": "The receipt proves the shipment"})
@@ -247,3 +239,32 @@ async def test_concurrent_filings_open_one_complaint(stack: Stack) -> None:
     body = {"order_id": order_id, "complaint_type": "refused_to_sell", "description": "Cancelled my order"}
     answers = await asyncio.gather(*(stack.call("POST", "/complaints", BUYER, body) for _ in range(3)))
     assert sorted(a.status_code for a in answers) == [201, 409, 409]
+
+
+async def test_the_readme_walkthrough_on_the_demo_policy(stack: Stack) -> None:
+    from complaints.policy import demo_complaint_policy
+
+    stack.services.complaint_policy = demo_complaint_policy()
+    seller = new_seller(stack)
+    order_id = await stack.register_order(amount=19_900, seller=seller.party_id)
+    cid = (await file(stack, order_id, key=f"{order_id}-late"))["complaint_id"]
+    await act(stack, cid, "seller-contest", seller.token, {"text": "Shipped on day 2"})
+    await act(stack, cid, "mediator-request-evidence", MEDIATOR, {"party": "buyer", "request": "The chat"})
+    await act(stack, cid, "party-submit-evidence", BUYER, {"text": "Chat log"})
+    assert (await act(stack, cid, "mediator-decide", MEDIATOR, {
+        "decision": "uphold", "rationale": "The receipt is dated day 6", "fault": "seller"}))["state"] == "UPHELD"
+    upheld = await eventually(lambda: _appealable(stack, cid), what="the appeal window")
+    assert upheld["compensation"] == {"amount": {"amount": 995, "currency": "CNY"},
+                                      "transfer_id": f"{cid}-compensation", "reversed_by": None}
+    assert (await standing(stack, seller.party_id, seller.token))["points"] == {"A": 3, "B": 0}
+    await act(stack, cid, "seller-appeal", seller.token, {"reason": "Misdated", "new_information": "A letter"})
+    assert (await act(stack, cid, "senior-decide-appeal", SENIOR, {
+        "decision": "uphold_appeal", "rationale": "The letter confirms day 2"}))["state"] == "OVERTURNED"
+    final = await wait_final(stack, cid)
+    assert final["compensation"]["reversed_by"] == f"{cid}-compensation-reversal"
+    assert [t["amount"] for t in await stack.ok("GET", f"/complaints/{cid}/transfers", AUDITOR)] == [995, 995]
+
+
+async def _appealable(stack: Stack, complaint_id: str) -> dict | None:
+    view = await complaint(stack, complaint_id)
+    return view if view["deadline_kind"] == "appeal" else None
