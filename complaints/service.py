@@ -3,7 +3,8 @@ keeps it to one), and the read model of seller standings the penalty list is ser
 
 from datetime import datetime
 
-from sqlalchemy import Engine, DateTime, JSON, Column
+from sqlalchemy import JSON, Column, DateTime, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from complaints.models import StandingSummary
@@ -57,6 +58,12 @@ class ComplaintService:
 
     def reserve(self, order_id: str, complaint_type: str) -> str:
         """The id of a new complaint on the order and type; refused while one is open."""
+        try:
+            return self._reserve(order_id, complaint_type)
+        except IntegrityError:  # a concurrent first filing inserted the row: it is locked now
+            return self._reserve(order_id, complaint_type)
+
+    def _reserve(self, order_id: str, complaint_type: str) -> str:
         with session(self._engine) as db:
             row = db.exec(select(ComplaintFiling).where(ComplaintFiling.order_id == order_id,
                                                         ComplaintFiling.complaint_type == complaint_type)

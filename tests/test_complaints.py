@@ -232,13 +232,13 @@ def test_a_complaint_transfer_traces_only_to_its_complaint_and_step() -> None:
     assert "unknown complaint" in untraced(kind.transfer_id(cid), kind.value, None, kind.step, None)
 
 
-async def test_concurrent_filings_open_one_complaint(stack: Stack) -> None:
-    stack.services.complaint_policy = complaint_policy()
-    seller = new_seller(stack)
-    order_id = await stack.register_order(seller=seller.party_id)
+async def test_concurrent_filings_open_one_complaint(any_stack: Stack) -> None:
+    any_stack.services.complaint_policy = complaint_policy()
+    seller = new_seller(any_stack)
+    order_id = await any_stack.register_order(seller=seller.party_id)
     body = {"order_id": order_id, "complaint_type": "refused_to_sell", "description": "Cancelled my order"}
-    answers = await asyncio.gather(*(stack.call("POST", "/complaints", BUYER, body) for _ in range(3)))
-    assert sorted(a.status_code for a in answers) == [201, 409, 409]
+    answers = await asyncio.gather(*(any_stack.call("POST", "/complaints", BUYER, body) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
 
 
 async def test_the_readme_walkthrough_on_the_demo_policy(stack: Stack) -> None:
