@@ -15,6 +15,10 @@ from api import idempotency
 from api.deps import CurrentActor, IdempotencyKey, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import TransferPublic
+from archive.source import case_runs
+from audit import history as histories
+from audit import replay
+from audit.trail import Trail, build_trail
 from api.services import Services
 from complaints import calls, rules
 from complaints.models import (
@@ -56,6 +60,7 @@ ComplaintIdPath = Annotated[str, Path(pattern=COMPLAINT_ID_PATTERN,
 SellerIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 _STAFF = (Role.MEDIATOR, Role.AUDITOR, Role.PLATFORM)
 StaffActor = Annotated[Actor, Depends(require_roles(*_STAFF))]
+AuditorActor = Annotated[Actor, Depends(require_roles(Role.AUDITOR))]
 
 
 class ComplaintCreate(BaseModel):
@@ -274,3 +279,42 @@ async def get_seller_standing(seller_id: SellerIdPath, actor: CurrentActor, serv
                             under_penalty=False, active_penalties=[], ended_penalties=[], violations=[],
                             violations_total=0, next_reset={c: None for c in policy.classes}, revision=0)
     return found
+
+
+# ---- auditors: a complaint's (or a standing's) history, trail and replay, as for disputes ----------
+
+
+async def _runs(services: Services, workflow_id: str):
+    try:
+        return await case_runs(services.temporal, services.archive, workflow_id)
+    except histories.DisputeNotFound as error:
+        raise Problem(404, "Not found", f"There is no complaint {workflow_id}.",
+                      type=problem_type("complaint-not-found")) from error
+
+
+@router.get("/audit/complaints/{complaint_id}/history", operation_id="export_complaint_history",
+            tags=["audit"], responses={200: {"description": "The full history; save it as <complaint_id>.json",
+                                             "content": {"application/json": {}}}})
+async def export_complaint_history(complaint_id: ComplaintIdPath, actor: AuditorActor,
+                                   services: ServicesDep) -> Response:
+    """The complaint's complete Temporal history in the standard JSON format (what
+    `disputeflow audit replay --histories` reads)."""
+    runs = await _runs(services, complaint_id)
+    return Response(histories.runs_to_json(runs), media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{complaint_id}.json"'})
+
+
+@router.get("/audit/complaints/{complaint_id}/trail", operation_id="get_complaint_trail", response_model=Trail,
+            tags=["audit"])
+async def get_complaint_trail(complaint_id: ComplaintIdPath, actor: AuditorActor, services: ServicesDep) -> Trail:
+    """Who did what to the complaint and which timer decided, derived from its history."""
+    return await run_in_threadpool(build_trail, await _runs(services, complaint_id))
+
+
+@router.post("/audit/complaints/{complaint_id}/replay", operation_id="replay_complaint",
+             response_model=replay.ReplayReport, tags=["audit"])
+async def replay_complaint(complaint_id: ComplaintIdPath, actor: AuditorActor,
+                           services: ServicesDep) -> replay.ReplayReport:
+    """Replay the complaint's history against the workflow code this server runs."""
+    return await replay.shared_replayer().replay(
+        replay.from_server(services.temporal, [complaint_id], archive=services.archive))

@@ -81,6 +81,14 @@ async def test_seller_accepts_upheld_with_compensation_outside_the_refund_cap(st
     assert {(seller.party_id, "complaint_filed"), ("alice", "complaint_upheld"), ("alice", "complaint_closed")} <= kinds
     report = await stack.ok("GET", "/reconciliation", AUDITOR)
     assert not [f for f in report["findings"] if cid in f["dispute_ids"]], report["findings"]
+    # Auditors read the complaint's history and trail, and replay it on the running code.
+    exported = await stack.call("GET", f"/audit/complaints/{cid}/history", AUDITOR)
+    assert exported.status_code == 200 and exported.json()["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    trail = await stack.ok("GET", f"/audit/complaints/{cid}/trail", AUDITOR)
+    assert any("seller_accept" in e["text"] for e in trail["entries"])
+    replayed = await stack.ok("POST", f"/audit/complaints/{cid}/replay", AUDITOR)
+    assert replayed["ok"] and replayed["replayed"] == 1
+    assert (await stack.call("GET", f"/audit/complaints/{cid}/history", BUYER)).status_code == 403
 
 
 async def test_seller_silence_upholds_and_the_appeal_window_lapses(stack: Stack) -> None:
