@@ -20,6 +20,9 @@ from activities.orders import OrderActivities
 from archive import Archive, open_archive
 from archive.sweeper import ensure_sweep_schedule
 from casebook import Casebook
+from complaints.activities import ComplaintActivities
+from complaints.service import ComplaintService
+from complaints.workflows import ComplaintWorkflow, SellerStandingWorkflow
 from config.settings import get_settings
 from config.temporal import connect
 from database import create_schema, make_engine
@@ -32,7 +35,7 @@ from workflows.archive_sweep import ArchiveSweepWorkflow
 from workflows.dispute import DisputeWorkflow
 
 # The dispute workflow first: replays and listings take the first as the disputes' type.
-WORKFLOWS = [DisputeWorkflow, ArchiveSweepWorkflow]
+WORKFLOWS = [DisputeWorkflow, ArchiveSweepWorkflow, ComplaintWorkflow, SellerStandingWorkflow]
 
 log = logging.getLogger("disputeflow.worker")
 
@@ -52,6 +55,7 @@ def build_worker(client: Client, task_queue: str, engine: Engine, executor: Thre
             OrderActivities(orders).release_order,
             NotificationActivities(notifications, Casebook(engine)).notify,
             *_activity_methods(ArchiveActivities(archive, ledger, client, DisputeWorkflow.__name__)),
+            *_activity_methods(ComplaintActivities(ledger, ComplaintService(engine), client)),
         ],
         activity_executor=executor,
     )

@@ -28,6 +28,8 @@ from console.sessions import COOKIE as CONSOLE_COOKIE
 from config.temporal import connect
 from database import create_schema, make_engine
 from archive import open_archive
+from complaints.policy import load_complaint_policy
+from complaints.router import router as complaints_router
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
@@ -56,6 +58,7 @@ async def build_services(settings: Settings) -> Services:
         notifications=NotificationService(engine),
         policy=load_policy(settings.policy),
         archive=open_archive(settings, engine),
+        complaint_policy=load_complaint_policy(settings.complaint_policy),
     )
 
 
@@ -100,6 +103,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(calendar.router)
     app.include_router(archive_router.router)
+    app.include_router(complaints_router)
     app.include_router(reporting_router.router)
     # The Temporal UI's codec endpoint (README "The codec server"): by bearer token, and under
     # /console, where the console's session cookie is sent, by that cookie too.

@@ -1,11 +1,12 @@
 """The long-lived objects the API needs, built once at start-up and shared per request."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from archive import Archive
+from complaints.policy import ComplaintPolicy, default_complaint_policy
 from config.settings import Settings
 from ledger import Ledger
 from notifications import NotificationService
@@ -24,3 +25,5 @@ class Services:
     policy: Policy
     # Where closed cases are read from once Temporal has deleted them.
     archive: Archive | None = None
+    # The complaint policy new complaints record (and new seller standings start under).
+    complaint_policy: ComplaintPolicy = field(default_factory=default_complaint_policy)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.data/disputeflow.db"
     # "default" (domain defaults), "demo" (windows of seconds) or a path to a policy JSON file.
     policy: str = "default"
+    # The same for complaints and seller standings: "default", "demo" or a ComplaintPolicy JSON file.
+    complaint_policy: str = "default"
     # /healthz and the start-up logs warn when the policy's calendar has fewer days left.
     calendar_warning_days: int = Field(default=60, ge=0)
     tokens: dict[str, TokenGrant] = DEVELOPMENT_TOKENS

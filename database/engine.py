@@ -96,6 +96,7 @@ def create_schema(engine: Engine) -> None:
     import archive.models  # noqa: F401
     import casebook.models  # noqa: F401
     import console.models  # noqa: F401
+    import complaints.service  # noqa: F401
     import evidence.store  # noqa: F401
     import ledger.models  # noqa: F401
     import notifications.models  # noqa: F401

@@ -2,7 +2,8 @@
 
 1. Double entry balances, and every account's counters equal its transfers (ledger).
 2. No closed dispute holds escrow or a pending transfer.
-3. Every transfer traces to a dispute step (or to an order or fund operation that has one).
+3. Every transfer traces to a dispute step (or to an order or fund operation that has one);
+   a complaint's transfers to their complaint and step (complaints.money).
 4. The guarantee fund equals its funding minus the advances still outstanding, and no
    closed dispute has an advance outstanding.
 
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from archive import Archive, ChainHead
+from complaints.money import COMPLAINT_CODES, untraced
 from ledger import Ledger, TransferView, accounts
 from money import plans
 from money.plans import TransferCode
@@ -59,9 +61,10 @@ class ReconciliationReport(BaseModel):
 
 
 def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
-              archive: Archive | None = None) -> ReconciliationReport:
+              archive: Archive | None = None, complaints: set[str] | None = None) -> ReconciliationReport:
     ledger = Ledger(engine)
-    transfers = ledger.transfers()
+    every_transfer = ledger.transfers()
+    transfers = [t for t in every_transfer if t.code not in COMPLAINT_CODES]
     archived = _archived_statuses(archive, transfers, disputes)
     disputes = disputes | archived
     with Session(engine) as session:
@@ -70,8 +73,12 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
     findings += _closed_disputes_hold_nothing(ledger, transfers, disputes, orders)
     findings += _every_transfer_traces(transfers, disputes, orders)
     findings += _guarantee_fund(ledger, transfers, disputes)
+    findings += [Finding(check="untraceable_transfer", message=f"transfer {t.id} {problem}",
+                         dispute_ids=[t.dispute_id] if t.dispute_id else [], transfer_ids=[t.id])
+                 for t in every_transfer if t.code in COMPLAINT_CODES
+                 and (problem := untraced(t.id, t.code, t.dispute_id, t.step, complaints))]
     return ReconciliationReport(ok=not findings, checked_at=datetime.now(UTC), disputes=len(disputes),
-                                transfers=len(transfers), findings=findings,
+                                transfers=len(every_transfer), findings=findings,
                                 unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified),
                                 archived_disputes=len(archived), archive_head=archive.head() if archive else None)
 

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 
 from archive import open_archive
+from complaints.calls import complaint_ids
 from config.settings import get_settings
 from config.temporal import connect
 from database import make_engine
@@ -21,10 +22,11 @@ def run(args: argparse.Namespace) -> int:
 
     async def statuses():
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await load_dispute_statuses(client)
+        return await load_dispute_statuses(client), set(await complaint_ids(client))
 
     engine = make_engine(settings.database_url)
-    report = reconcile(engine, asyncio.run(statuses()), open_archive(settings, engine))
+    disputes, complaints = asyncio.run(statuses())
+    report = reconcile(engine, disputes, open_archive(settings, engine), complaints)
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0 if report.ok else 1
 

@@ -408,3 +408,22 @@ async def test_the_settlement_patch_keeps_recorded_cases_replaying_and_marks_new
     assert (await replay.DisputeReplayer().replay(_one(new_case))).ok
     [before] = (await replay.DisputeReplayer(BEFORE_SETTLEMENT_ATTRIBUTE).replay(_one(new_case))).outcomes
     assert before.status == "nondeterministic", "the code before the change cannot follow a new case"
+
+
+COMPLAINT_HISTORIES = HISTORIES / "complaints"
+
+
+async def test_committed_complaint_and_standing_histories_replay_on_the_current_code(
+        capsys: pytest.CaptureFixture) -> None:
+    from complaints.record_scenarios import SCENARIOS as COMPLAINT_SCENARIOS
+
+    files = sorted(COMPLAINT_HISTORIES.glob("*.json"))
+    assert {f.stem for f in files} >= set(COMPLAINT_SCENARIOS), "record the missing complaint scenarios"
+    report = await replay.DisputeReplayer().replay(replay.from_files(files))
+    assert report.ok and report.replayed == len(files), [(o.source, o.reason) for o in report.outcomes if not o.ok]
+    assert await _cli("audit", "replay", "--histories", str(COMPLAINT_HISTORIES)) == 0
+    assert f"{len(files)} replayed" in capsys.readouterr().out
+    # The readable trail tells a complaint's story too: who acted, which timer fired.
+    assert await _cli("audit", "trail", "--history", str(COMPLAINT_HISTORIES / "complaint_appeal_upheld.json")) == 0
+    trail = capsys.readouterr().out
+    assert "senior_decide_appeal (decision=uphold_appeal" in trail and "reverse_complaint_compensation" in trail

@@ -8,6 +8,7 @@ from api import dispute_calls
 from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import TransferPublic
+from complaints.calls import complaint_ids
 from identity import Actor, Role
 from reconciliation import ReconciliationReport, load_dispute_statuses, reconcile
 
@@ -27,7 +28,8 @@ class DisputeMoneyTrail(BaseModel):
 async def reconcile_all(actor: ReaderActor, services: ServicesDep) -> ReconciliationReport:
     """Every check over the whole ledger; `ok` is false and `findings` name the disputes involved."""
     statuses = await load_dispute_statuses(services.temporal)
-    return await run_in_threadpool(reconcile, services.engine, statuses, services.archive)
+    complaints = set(await complaint_ids(services.temporal))
+    return await run_in_threadpool(reconcile, services.engine, statuses, services.archive, complaints)
 
 
 @router.get("/disputes/{dispute_id}", operation_id="reconcile_dispute", response_model=DisputeMoneyTrail)
@@ -35,7 +37,8 @@ async def reconcile_dispute(dispute_id: DisputeId, actor: ReaderActor, services:
     """One dispute's money trail (each transfer with the workflow step behind it) and the findings about it."""
     view = await dispute_calls.view(services.temporal, dispute_id, services.archive)
     statuses = await load_dispute_statuses(services.temporal)
-    report = await run_in_threadpool(reconcile, services.engine, statuses, services.archive)
+    complaints = set(await complaint_ids(services.temporal))
+    report = await run_in_threadpool(reconcile, services.engine, statuses, services.archive, complaints)
     mine = [f for f in report.findings if dispute_id in f.dispute_ids]
     transfers = await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
     return DisputeMoneyTrail(
