@@ -23,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from identity import Actor, Role
     from money import Money
     from policy import Window
-    from workflows import rules
+    from workflows import intervention as hearing
+    from workflows import lifecycle, rules
+    from workflows.stages import Close, EvidenceMissed, Situation, ToSeniorQueue
     from workflows.models import (
         Action,
         ActionResult,
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         PayAdvance,
         AdjustAfterAppeal,
         Appeal,
+        AppealStage,
         CaseSnapshot,
         BuyerEscalate,
         EvidenceRef,
@@ -115,10 +118,6 @@ SETTLEMENT_PATCH = "settlement-search-attribute"
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
 INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
 ARCHIVE_PATCH = "archive-final-case"
-MEDIATOR_QUEUE = "mediator-queue"
-SENIOR_QUEUE = "senior-queue"
-_EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
-_APPEAL_DEADLINES = (DeadlineKind.BUYER_APPEAL, DeadlineKind.SELLER_APPEAL)
 
 
 def _once_across_runs(handler):
@@ -201,6 +200,10 @@ class DisputeWorkflow:
         self._resolution = carried.resolution
         self._appealed_resolution = carried.appealed_resolution
         self._intervention = carried.intervention
+        if (self._intervention is not None and self._intervention.appeal_stage == AppealStage.NONE
+                and any(kind in self._deadlines for kind in hearing.APPEAL_DEADLINES)):
+            # Carried by a run from before the appeal's stage was kept: its window is open.
+            hearing.open_appeal_window(self._intervention)
         self._advance = carried.advance
         self._order_released = carried.order_released
         self._counts = carried.counts
@@ -536,10 +539,8 @@ class DisputeWorkflow:
                                             attachments=args.attachments)
             details = {"text": args.text, "attachments": [a.model_dump() for a in args.attachments]}
         intervention.evidence.append(submission)
-        for request in intervention.evidence_requests:
-            if request.role == role and request.status == "open":
-                request.status = "answered"
-        self._deadlines.pop(_EVIDENCE_DEADLINE[role], None)
+        hearing.settle_requests(intervention, role, "answered")
+        self._deadlines.pop(hearing.EVIDENCE_DEADLINE[role], None)
         seller_deadline = self._deadlines.get(DeadlineKind.SELLER_EVIDENCE)
         if role == Role.BUYER and seller_deadline is not None:
             # Once the buyer has submitted, the seller has the shorter window to answer.
@@ -575,13 +576,9 @@ class DisputeWorkflow:
     async def party_appeal(self, args: PartyAppeal) -> ActionResult:
         intervention = self._intervention
         assert intervention is not None
-        first_ruling = intervention.rulings[-1]
-        intervention.appeal = Appeal(role=args.actor.role, party_id=args.actor.party_id, reason=args.reason,
-                                     new_information=args.new_information, attachments=args.attachments,
-                                     at=workflow.now())
-        intervention.needs_senior = True
-        intervention.excluded_mediator_id = first_ruling.mediator_id
-        intervention.mediator_id = None
+        first_ruling = hearing.file_appeal(intervention, Appeal(
+            role=args.actor.role, party_id=args.actor.party_id, reason=args.reason,
+            new_information=args.new_information, attachments=args.attachments, at=workflow.now()))
         # Kept so that the appeal's withdrawal can let the ruling stand as it was.
         self._appealed_resolution = self._resolution
         self._resolution = None
@@ -604,11 +601,9 @@ class DisputeWorkflow:
     async def party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> ActionResult:
         """The appellant lets the appealed ruling stand: its money already moved, nothing moves now.
         The one appeal the case allows is spent, so the ruling is final for both parties."""
-        intervention = self._active_intervention()
-        ruling = intervention.rulings[-1]
+        ruling = hearing.withdraw_appeal(self._active_intervention())
         resolution = self._appealed_resolution
         assert resolution is not None, "an appeal is admitted only once its ruling settled"
-        intervention.mediator_id = ruling.mediator_id
         self._deadlines.clear()
         before = self._state
         self._state = resolution.outcome
@@ -649,17 +644,13 @@ class DisputeWorkflow:
         intervention = self._active_intervention()
         order = self._input.order
         party_id = order.buyer_id if args.party == Role.BUYER else order.seller_id
-        buyer_submitted = any(e.role == Role.BUYER for e in intervention.evidence)
-        window = (self._policy.evidence_response_after_buyer if args.party == Role.SELLER and buyer_submitted
-                  else self._policy.evidence_response)
         now = workflow.now()
         self._counts.evidence_requests[args.party] = self._counts.evidence_requests.get(args.party, 0) + 1
         intervention.evidence_requests.append(EvidenceRequest(
             role=args.party, party_id=party_id, request=args.request, requested_by=args.actor.party_id,
             requested_at=now,
         ))
-        self._set_window_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, now, window,
-                                  "the mediator decides on the evidence already submitted")
+        self._open_deadline(hearing.EVIDENCE_DEADLINE[args.party], now)
         self._record("evidence_requested", self._state, self._state, args.actor,
                      details={"party": args.party.value, "request": args.request})
         self._upsert_search_attributes()
@@ -670,7 +661,7 @@ class DisputeWorkflow:
     @_validated_once_across_runs
     def _validate_mediator_request_evidence(self, args: MediatorRequestEvidence) -> None:
         self._check(Action.MEDIATOR_REQUEST_EVIDENCE, args.actor)
-        if _EVIDENCE_DEADLINE[args.party] in self._deadlines:
+        if hearing.EVIDENCE_DEADLINE[args.party] in self._deadlines:
             raise rules.not_allowed(f"an evidence request to the {args.party.value} is already open; "
                                     "extend its deadline instead", self._state)
         rules.check_count("evidence_requests_per_party", self._counts.evidence_requests.get(args.party, 0),
@@ -736,7 +727,7 @@ class DisputeWorkflow:
         intervention = self._active_intervention()
         currency = self._input.order.paid.currency
         refund = rules.ruling_refund(args.decision, args.amount, self._request.amount)
-        on_appeal = intervention.appeal is not None
+        on_appeal = hearing.hears_appeal(intervention)
         intervention.rulings.append(Ruling(
             decision=args.decision, refund=Money(amount=refund, currency=currency), rationale=args.rationale,
             mediator_id=args.actor.party_id, at=workflow.now(), on_appeal=on_appeal,
@@ -867,8 +858,11 @@ class DisputeWorkflow:
             )
 
     def _allowed_actions(self) -> dict[Role, list[Action]]:
-        return rules.allowed_actions(self._state, self._request.kind, self._input.order.shipped,
-                                     self._intervention, any(k in self._deadlines for k in _APPEAL_DEADLINES))
+        return lifecycle.allowed_actions(self._state, self._situation())
+
+    def _situation(self) -> Situation:
+        return Situation(kind=self._request.kind, shipped=self._input.order.shipped,
+                         **hearing.situation_facts(self._intervention))
 
     def _check_escalation(self, evidence: list[EvidenceRef]) -> None:
         rules.check_count("escalations", self._counts.escalations, self._limits.escalations,
@@ -934,17 +928,15 @@ class DisputeWorkflow:
             reason=reason,
         )
         self._record(event, before, outcome, actor, timer, {**(details or {}), "refund": refund, "reason": reason})
-        if self._intervention is not None and self._intervention.appeal is not None:
+        if hearing.hears_appeal(self._intervention):
             # The first ruling's money already moved: the final ruling moves only the difference.
             self._pending_effects.append(_AdjustAfterAppeal(delta=refund - already_refunded))
+            hearing.make_final(self._active_intervention())
         else:
             self._pending_effects.append(_Settle(refund=refund, step=event, release_order=not appealable))
         if appealable:
-            now = workflow.now()
-            order = self._input.order
-            for kind, role, party in ((DeadlineKind.BUYER_APPEAL, Role.BUYER, order.buyer_id),
-                                      (DeadlineKind.SELLER_APPEAL, Role.SELLER, order.seller_id)):
-                self._set_window_deadline(kind, role, party, now, self._policy.appeal, "the ruling becomes final")
+            hearing.open_appeal_window(self._active_intervention())
+            self._open_deadlines(lifecycle.STAGES[outcome].opens, workflow.now())
         self._upsert_search_attributes()
         self._notify_stage()
 
@@ -959,40 +951,20 @@ class DisputeWorkflow:
 
     def _set_stage_deadlines(self) -> None:
         self._deadlines.clear()
-        order = self._input.order
-        policy = self._policy
-        now = workflow.now()
-        if self._state == S.WAIT_SELLER_AGREE:
-            window = policy.seller_response_window(
-                shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND)
-            self._set_window_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, now, window,
-                                      "the refund is granted to the buyer")
-        elif self._state == S.SELLER_REFUSED:
-            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_response_after_refusal, "the dispute closes in the seller's favour")
-        elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
-            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_response_to_offer, "the dispute closes without a refund")
-        elif self._state == S.WAIT_BUYER_RETURN_GOODS:
-            self._set_window_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_return_shipment, "the dispute closes without a refund")
-        elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
-            self._set_window_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id, now,
-                                      policy.seller_confirm_return, "the refund is granted to the buyer")
-        elif self._state == S.PLATFORM_INTERVENING:
-            self._plan_mediator_deadlines(now)
+        self._open_deadlines(lifecycle.STAGES[self._state].opens, workflow.now())
         self._upsert_search_attributes()
 
-    def _plan_mediator_deadlines(self, start: datetime, *, rule: bool = True) -> None:
-        """The take SLA and (unless kept) the ruling SLA, counted from `start`: escalation or breach."""
-        intervention = self._active_intervention()
-        queue = SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE
-        take = self._policy.mediator_take_window(urgent=intervention.urgent)
-        consequence = "the case goes to a senior mediator and is flagged"
-        self._set_window_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, start, take, consequence)
-        if rule:
-            self._set_window_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
-                                      start, self._policy.mediator_rule, consequence)
+    def _open_deadlines(self, kinds: tuple[DeadlineKind, ...], start: datetime) -> None:
+        for kind in kinds:
+            self._open_deadline(kind, start)
+
+    def _open_deadline(self, kind: DeadlineKind, start: datetime) -> None:
+        """The table's deadline `kind`, counted from `start`, for whoever must act on it."""
+        clock = lifecycle.CLOCKS[kind]
+        order = self._input.order
+        party = {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id}.get(clock.role)
+        self._set_window_deadline(kind, clock.role, party or hearing.who_acts(self._active_intervention()), start,
+                                  clock.window(self._policy, self._situation()), clock.consequence)
 
     def _set_window_deadline(self, kind: DeadlineKind, role: Role, party_id: str, start: datetime,
                              window: Window, consequence: str) -> None:
@@ -1018,43 +990,37 @@ class DisputeWorkflow:
         self._changes += 1
 
     def _expire(self, deadline: Deadline) -> None:
-        """A deadline passed with nobody acting: the policy decides."""
+        """A deadline passed with nobody acting: the table says what follows."""
         kind = deadline.kind
+        lapse = lifecycle.CLOCKS[kind].lapse
         lapsed = {"due_at": deadline.due_at.isoformat()}
-        if kind in (DeadlineKind.SELLER_RESPONSE, DeadlineKind.SELLER_CONFIRM_RETURN):
-            self._close(S.SUCCESS, None, kind, refund=self._request.amount.amount,
+        if isinstance(lapse, Close):
+            self._close(lapse.outcome, None, kind, refund=self._request.amount.amount if lapse.refund_requested else 0,
                         reason=f"{kind.value} window lapsed", event="deadline_lapsed", details=lapsed)
-        elif kind in (DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, DeadlineKind.BUYER_RESPONSE_TO_OFFER,
-                      DeadlineKind.BUYER_RETURN_SHIPMENT):
-            self._close(S.CLOSED, None, kind, refund=0, reason=f"{kind.value} window lapsed",
-                        event="deadline_lapsed", details=lapsed)
-        elif kind in (DeadlineKind.MEDIATOR_TAKE, DeadlineKind.MEDIATOR_RULE):
+        elif isinstance(lapse, ToSeniorQueue):
             self._breach_sla(deadline)
-        elif kind in (DeadlineKind.BUYER_EVIDENCE, DeadlineKind.SELLER_EVIDENCE):
-            intervention = self._active_intervention()
-            for request in intervention.evidence_requests:
-                if request.role == deadline.role and request.status == "open":
-                    request.status = "missed"
+        elif isinstance(lapse, EvidenceMissed):
+            hearing.settle_requests(self._active_intervention(), deadline.role, "missed")
             del self._deadlines[kind]
             self._record("evidence_missed", self._state, self._state, None, kind, lapsed)
             self._upsert_search_attributes()
             self._notify_stage()
-        else:  # an appeal window: the ruling is final
-            for appeal_kind in _APPEAL_DEADLINES:
+        else:  # RulingFinal
+            for appeal_kind in hearing.APPEAL_DEADLINES:
                 self._deadlines.pop(appeal_kind, None)
+            if self._intervention is not None:
+                hearing.make_final(self._intervention)
             self._record("appeal_window_closed", self._state, self._state, None, kind, lapsed)
             self._upsert_search_attributes()
 
     def _breach_sla(self, deadline: Deadline) -> None:
         """A mediator SLA passed: flag the case and put it in the senior queue with fresh SLAs."""
         intervention = self._active_intervention()
-        intervention.sla_breaches = [*intervention.sla_breaches, deadline.kind][-self._limits.sla_breaches_listed:]
-        intervention.sla_breach_count += 1
-        intervention.needs_senior = True
-        intervention.mediator_id = None
+        hearing.breach(intervention, deadline.kind, self._limits.sla_breaches_listed)
         # A missed take keeps the ruling SLA counted from escalation; a missed ruling gives
         # the senior a fresh one.
-        self._plan_mediator_deadlines(workflow.now(), rule=deadline.kind == DeadlineKind.MEDIATOR_RULE)
+        kinds = hearing.SLA_DEADLINES if deadline.kind == DeadlineKind.MEDIATOR_RULE else (DeadlineKind.MEDIATOR_TAKE,)
+        self._open_deadlines(kinds, workflow.now())
         self._record("sla_breached", self._state, self._state, None, deadline.kind,
                      {"due_at": deadline.due_at.isoformat(), "breaches": intervention.sla_breach_count})
         self._upsert_search_attributes()
@@ -1083,8 +1049,7 @@ class DisputeWorkflow:
         recipients = [(Role.BUYER, order.buyer_id), (Role.SELLER, order.seller_id)]
         if self._state == S.PLATFORM_INTERVENING:
             intervention = self._active_intervention()
-            recipients.append((Role.MEDIATOR, intervention.mediator_id
-                               or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
+            recipients.append((Role.MEDIATOR, hearing.who_acts(intervention)))
         # One snapshot per event is enough for the casebook, and keeps the history small.
         case = self._case()
         for index, (role, party) in enumerate(recipients):

@@ -467,6 +467,15 @@ class Ruling(BaseModel):
     on_appeal: bool = False
 
 
+class AppealStage(StrEnum):
+    """Where a case's one appeal stands."""
+
+    NONE = "none"  # no appealable ruling yet
+    WINDOW_OPEN = "window_open"  # a ruling was made; either party may appeal it
+    HEARD = "heard"  # appealed: a senior mediator rules finally
+    FINAL = "final"  # ruled on appeal, the appeal withdrawn, or the windows lapsed
+
+
 class Appeal(BaseModel):
     role: Role
     party_id: str
@@ -497,6 +506,7 @@ class Intervention(BaseModel):
     evidence_requests: list[EvidenceRequest] = Field(default_factory=list)
     rulings: list[Ruling] = Field(default_factory=list)
     appeal: Appeal | None = None
+    appeal_stage: AppealStage = AppealStage.NONE
 
     @computed_field
     @property
