@@ -1,20 +1,26 @@
 """The life-cycle table and the rules read from it, without Temporal (milliseconds)."""
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pydantic_core
 import pytest
+from pydantic import TypeAdapter, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from config.temporal import SearchAttributes, Visibility
 from identity import Actor, Role
 from money import Money
 from policy import Window
 from policy.presets import default_policy
 from workflows import intervention, lifecycle, rules
 from workflows.models import (
+    ACTION_ARGS,
     Action,
     Appeal,
     AppealStage,
+    Call,
     DeadlineKind,
     DisputeKind,
     DisputeState,
@@ -22,6 +28,7 @@ from workflows.models import (
     OrderSnapshot,
     Ruling,
     RulingDecision,
+    SellerAgreeRefund,
 )
 from workflows.stages import Close, EvidenceMissed, RulingFinal, Situation, ToSeniorQueue
 
@@ -163,3 +170,29 @@ def test_only_the_table_s_actors_on_this_order_may_act(action, actor, message):
     assert refused.value.type == rules.FORBIDDEN
     rules.check_party(action, Actor(role=lifecycle.actors_of(action)[0], party_id={
         Role.BUYER: "alice", Role.SELLER: "acme", Role.MEDIATOR: "mia"}[lifecycle.actors_of(action)[0]]), ORDER, None)
+
+
+def test_an_action_travels_with_its_actor_among_its_arguments_on_the_wire():
+    actor = Actor(role=Role.SELLER, party_id="acme")
+    call = Call(actor=actor, args=SellerAgreeRefund(note="ok"))
+    wire = pydantic_core.to_json(call)
+    assert json.loads(wire) == {"actor": actor.model_dump(mode="json"), "note": "ok"}
+    assert TypeAdapter(Call[SellerAgreeRefund]).validate_json(wire) == call
+    with pytest.raises(ValidationError):
+        TypeAdapter(Call[SellerAgreeRefund]).validate_python({"actor": actor.model_dump(), "bogus": 1})
+
+
+def test_every_action_is_declared_by_its_arguments():
+    assert list(ACTION_ARGS) == [action.value for action in Action]
+    assert all(args.__doc__ for args in ACTION_ARGS.values())
+
+
+def test_visibility_queries_quote_their_values_and_refuse_escapes():
+    query = (Visibility.cases_of("DisputeWorkflow").where(SearchAttributes.BUYER, "alice")
+             .where(SearchAttributes.SELLER, None).where("StartTime", NOW, op=">=").running())
+    assert str(query) == ("WorkflowType = 'DisputeWorkflow' AND ExecutionStatus != 'ContinuedAsNew' AND "
+                          "BuyerId = 'alice' AND StartTime >= '2026-03-02T09:00:00Z' AND ExecutionStatus = 'Running'")
+    assert str(Visibility.of("W").closed().on_task_queue("q").matching("Urgent = true")) == \
+        "WorkflowType = 'W' AND ExecutionStatus != 'Running' AND TaskQueue = 'q' AND (Urgent = true)"
+    with pytest.raises(ValueError, match="quotes"):
+        Visibility().where(SearchAttributes.BUYER, "x' OR '1'='1")

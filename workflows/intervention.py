@@ -44,7 +44,9 @@ INTERVENING = Stage(
     DisputeState.PLATFORM_INTERVENING,
     offers=(
         Offer(_PARTIES, Action.PARTY_SUBMIT_EVIDENCE),
-        Offer((_B,), Action.BUYER_WITHDRAW, NOT_ON_APPEAL),
+        Offer((_B,), Action.BUYER_WITHDRAW, NOT_ON_APPEAL,
+              refusal="the request cannot be withdrawn during an appeal: its ruling settled; "
+                      "the party who appealed may withdraw the appeal (party_withdraw_appeal)"),
         Offer(_PARTIES, Action.PARTY_WITHDRAW_APPEAL, APPELLANT),
         Offer((_M,), Action.MEDIATOR_TAKE, UNTAKEN),
         Offer((_M,), Action.MEDIATOR_REQUEST_EVIDENCE, TAKEN),

@@ -80,6 +80,14 @@ def allowed_actions(state: DisputeState, situation: Situation) -> dict[Role, lis
     return {role: actions for role, actions in allowed.items() if actions}
 
 
+def refusal(state: DisputeState, role: Role, action: Action, situation: Situation) -> str | None:
+    """Why the stage does not offer `role` the `action` now, where the table says it specially."""
+    for offer in STAGES[state].offers:
+        if offer.action == action and role in offer.roles and not offer.open_to(role, situation):
+            return offer.refusal
+    return None
+
+
 def actors_of(action: Action) -> tuple[Role, ...]:
     """The roles that may ever take `action`: the union of its offers, in the order of _ROLES."""
     roles = {role for stage in _STAGES for offer in stage.offers if offer.action == action for role in offer.roles}

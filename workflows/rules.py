@@ -18,8 +18,8 @@ from workflows.models import (
     DisputeKind,
     DisputeState,
     Intervention,
-    MediatorOrderAdvanceBase,
-    MediatorRuleBase,
+    MediatorOrderAdvance,
+    MediatorRule,
     OrderSnapshot,
     ReasonCategory,
     RefundRequest,
@@ -143,7 +143,7 @@ def invalid(message: str) -> ApplicationError:
 ADVANCE_REASONS = (ReasonCategory.NOT_RECEIVED, ReasonCategory.QUALITY, ReasonCategory.DAMAGED)
 
 
-def check_advance(order_advance: MediatorOrderAdvanceBase, request: RefundRequest, order: OrderSnapshot,
+def check_advance(order_advance: MediatorOrderAdvance, request: RefundRequest, order: OrderSnapshot,
                   already_advanced: bool, has_return_address: bool) -> None:
     if already_advanced:
         raise invalid("this case already had its advance payment")
@@ -170,7 +170,7 @@ def ruling_refund(decision: RulingDecision, amount: Money | None, requested: Mon
     return requested.amount
 
 
-def check_ruling(ruling: MediatorRuleBase, requested: Money, order: OrderSnapshot, intervention: Intervention,
+def check_ruling(ruling: MediatorRule, requested: Money, order: OrderSnapshot, intervention: Intervention,
                  has_return_address: bool) -> None:
     decision = ruling.decision
     if decision == RulingDecision.PARTIAL_REFUND:

@@ -33,11 +33,13 @@ class Condition:
 
 @dataclass(frozen=True)
 class Offer:
-    """`action` is open to each of `roles` in its stage, while `when` holds."""
+    """`action` is open to each of `roles` in its stage, while `when` holds; `refusal`, if set,
+    says why not when it does not."""
 
     roles: tuple[Role, ...]
     action: Action
     when: Condition | None = None
+    refusal: str | None = None
 
     def open_to(self, role: Role, situation: Situation) -> bool:
         return role in self.roles and (self.when is None or self.when.holds(situation, role))
