@@ -124,7 +124,11 @@ INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
 ARCHIVE_PATCH = "archive-final-case"
 
 
-def _action(checks: Callable[[Any, Actor, Any], None] | None = None):
+# An action's own checks beyond the table's: a method of the workflow taking (actor, args).
+_Checks = Callable[["DisputeWorkflow", Actor, Any], None]
+
+
+def _action(checks: _Checks | None = None):
     """The Update of the action the handler is named after. It takes `Call[<the handler's
     args>]` (the actor beside the arguments) and hands the handler both; its validator checks
     the table and the rules (`_admit`), then `checks`. An update id a previous run answered
@@ -752,7 +756,7 @@ class DisputeWorkflow:
 
     # ---- transitions ---------------------------------------------------------------
 
-    def _admit(self, action: Action, actor: Actor, args: BaseModel, checks) -> None:
+    def _admit(self, action: Action, actor: Actor, args: BaseModel, checks: _Checks | None) -> None:
         """Refuse, before it touches history, an action the case would not take now."""
         if self._paying_advance:
             raise rules.not_allowed("the guarantee fund is paying an advance on this case; try again shortly",

@@ -3,7 +3,7 @@ which deadlines it opens, and what a deadline's lapse does. Pure data, no workfl
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from identity import Role
 from policy import Policy, Window
@@ -97,4 +97,4 @@ class Stage:
     offers: tuple[Offer, ...]
     opens: tuple[DeadlineKind, ...] = ()
     opens_when: str | None = None
-    also: tuple[DeadlineKind, ...] = field(default=())  # deadlines actions in the stage open
+    also: tuple[DeadlineKind, ...] = ()  # deadlines that actions in the stage open
