@@ -28,14 +28,15 @@ from orders import DisputeAlreadyOpen
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.models import (
-    Acting,
     Action,
     ActionResult,
+    Call,
     DisputeInput,
     DisputeState,
     DisputeView,
-    PartySubmitEvidence,
+    CalendarUpdate,
     PlatformAction,
+    SubmittedEvidence,
 )
 
 # How long the API waits for a worker to answer before telling the client to retry.
@@ -122,7 +123,7 @@ async def view(client: Client, dispute_id: str, archive: Archive | None = None) 
         raise _rpc_problem(error, dispute_id) from error
 
 
-async def act(client: Client, dispute_id: str, action: Action | PlatformAction, argument: Acting,
+async def act(client: Client, dispute_id: str, action: Action | PlatformAction, argument: Call | CalendarUpdate,
               update_id: str | None) -> ActionResult:
     """Run an action as a Temporal Update; the same `update_id` again returns the first outcome."""
     handle = client.get_workflow_handle(dispute_id)
@@ -147,7 +148,7 @@ async def act(client: Client, dispute_id: str, action: Action | PlatformAction, 
         raise _rpc_problem(error, dispute_id) from error
 
 
-async def check_evidence(client: Client, dispute_id: str, argument: PartySubmitEvidence) -> None:
+async def check_evidence(client: Client, dispute_id: str, argument: Call[SubmittedEvidence]) -> None:
     """Refuse, as the Update would, evidence the case would not take now (before its body is stored)."""
     try:
         refusal = await client.get_workflow_handle(dispute_id).query(

@@ -21,6 +21,7 @@ from temporalio.client import (
 
 from archive import bundle
 from archive.service import Archive
+from config.temporal import Visibility
 from ledger import Ledger
 
 log = logging.getLogger("disputeflow.archive")
@@ -43,7 +44,7 @@ async def archive_closed_runs(client: Client, archive: Archive, ledger: Ledger, 
                               workflow_type: str, heartbeat: Callable[[str], None] = lambda _: None) -> list[str]:
     """Every closed run on `task_queue` not yet archived, archived; their dispute ids."""
     archived = []
-    query = f"WorkflowType = '{workflow_type}' AND ExecutionStatus != 'Running' AND TaskQueue = '{task_queue}'"
+    query = str(Visibility.of(workflow_type).closed().on_task_queue(task_queue))
     async for execution in client.list_workflows(query):
         heartbeat(execution.id)
         if await asyncio.to_thread(archive.has_history, execution.id, execution.run_id):

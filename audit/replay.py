@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +30,7 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 from archive import Archive
 from archive.source import case_runs
 from audit import history as histories
-from config.temporal import SearchAttributes, cases_of, data_converter
+from config.temporal import SearchAttributes, Visibility, data_converter, rfc3339
 from workflows.models import DisputeState, PartyId
 
 
@@ -95,28 +95,18 @@ class DisputeFilter(BaseModel):
     def _expressible_in_utc(cls, instant: datetime | None) -> datetime | None:
         if instant is not None:
             try:
-                _rfc3339(instant)
+                rfc3339(instant)
             except OverflowError:
                 raise ValueError("the instant falls outside the years 1 to 9999 in UTC") from None
         return instant
 
     def query(self, workflow_type: str) -> str:
-        # Every value is pattern-checked (PartyId, the state enum) or a formatted instant,
-        # so none can break out of its quotes.
-        clauses = [cases_of(workflow_type)]
-        for key, value in ((SearchAttributes.STATE, self.state), (SearchAttributes.BUYER, self.buyer_id),
-                           (SearchAttributes.SELLER, self.seller_id)):
-            if value is not None:
-                clauses.append(f"{key.name} = '{value}'")
-        if self.started_after is not None:
-            clauses.append(f"StartTime >= '{_rfc3339(self.started_after)}'")
-        if self.started_before is not None:
-            clauses.append(f"StartTime < '{_rfc3339(self.started_before)}'")
-        return " AND ".join(clauses)
+        return str(Visibility.cases_of(workflow_type)
+                   .where(SearchAttributes.STATE, self.state).where(SearchAttributes.BUYER, self.buyer_id)
+                   .where(SearchAttributes.SELLER, self.seller_id)
+                   .where("StartTime", self.started_after, op=">=").where("StartTime", self.started_before, op="<"))
 
 
-def _rfc3339(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFail
 from temporalio.service import RPCError, RPCStatusCode
 
 from casebook.service import Casebook
+from config.temporal import Visibility
 from workflows.dispute import DisputeWorkflow
 
 # A worker answers a query in milliseconds; a case whose task queue nobody polls is skipped.
@@ -32,9 +33,7 @@ async def rebuild(client: Client, casebook: Casebook, *, visibility_filter: str 
     """`visibility_filter` (a Temporal visibility query, e.g. "TaskQueue = 'disputes'") narrows
     which running cases are asked."""
     report = RebuildReport()
-    running = f"WorkflowType = '{DisputeWorkflow.__name__}' AND ExecutionStatus = 'Running'"
-    if visibility_filter:
-        running += f" AND ({visibility_filter})"
+    running = str(Visibility.of(DisputeWorkflow.__name__).running().matching(visibility_filter))
     gate = asyncio.Semaphore(CONCURRENT_QUERIES)
 
     async def refresh(dispute_id: str) -> None:

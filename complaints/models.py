@@ -6,12 +6,24 @@ Recorded in Temporal history: add fields with defaults, never repurpose one.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from complaints.policy import ComplaintPolicy, ComplaintType, StandingPolicy, ViolationClass
 from identity import Actor, Role
 from money import Money
-from workflows.models import Acting, ActionBase, EvidenceRef, PartyId, Text
+from workflows.models import EvidenceRef, PartyId, Text
+
+
+class ActionBase(BaseModel):
+    """What a client sends for a complaint action (the API's request body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Acting(BaseModel):
+    """The update's argument carries the actor inside it, the shape the recorded histories hold."""
+
+    actor: Actor
 
 class ComplaintState(StrEnum):
     WAIT_SELLER_RESPONSE = "WAIT_SELLER_RESPONSE"

@@ -1,7 +1,8 @@
 """Temporal connection details shared by the worker, the API, the CLI and the tests."""
 
 import dataclasses
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -80,10 +81,63 @@ async def connect(address: str, namespace: str, settings: Settings | None = None
     return await Client.connect(address, namespace=namespace, data_converter=data_converter(settings))
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """A Temporal visibility query, built from typed clauses joined by AND. Values are quoted,
+    and one that could break out of its quotes is refused (ValueError)."""
+
+    clauses: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, workflow_type: str) -> "Visibility":
+        """Every run of `workflow_type`."""
+        return cls().where("WorkflowType", workflow_type)
+
+    @classmethod
+    def cases_of(cls, workflow_type: str) -> "Visibility":
+        """Every case of `workflow_type`: its newest run only, since a case that continued as
+        new is listed once per run."""
+        return cls.of(workflow_type).where("ExecutionStatus", "ContinuedAsNew", op="!=")
+
+    def where(self, key: SearchAttributeKey | str, value: str | datetime | None, op: str = "=") -> "Visibility":
+        """`key op value`; a `None` value adds nothing, so optional filters chain."""
+        if value is None:
+            return self
+        name = key if isinstance(key, str) else key.name
+        return Visibility((*self.clauses, f"{name} {op} {_quoted(value)}"))
+
+    def running(self) -> "Visibility":
+        return self.where("ExecutionStatus", "Running")
+
+    def closed(self) -> "Visibility":
+        return self.where("ExecutionStatus", "Running", op="!=")
+
+    def on_task_queue(self, task_queue: str) -> "Visibility":
+        return self.where("TaskQueue", task_queue)
+
+    def matching(self, visibility_filter: str | None) -> "Visibility":
+        """And an operator's own visibility query, as it is."""
+        return Visibility((*self.clauses, f"({visibility_filter})")) if visibility_filter else self
+
+    def __str__(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+def rfc3339(instant: datetime) -> str:
+    """An instant as visibility compares it: UTC, `Z`."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _quoted(value: str | datetime) -> str:
+    text = rfc3339(value) if isinstance(value, datetime) else str(value)
+    if "'" in text or "\\" in text:
+        raise ValueError(f"a visibility value may not hold quotes or backslashes: {text!r}")
+    return f"'{text}'"
+
+
 def cases_of(workflow_type: str) -> str:
-    """The visibility query of every case of `workflow_type`: its newest run only, since a
-    case that continued as new is listed once per run."""
-    return f"WorkflowType = '{workflow_type}' AND ExecutionStatus != 'ContinuedAsNew'"
+    """`Visibility.cases_of` as a query string, for callers that send no other clause."""
+    return str(Visibility.cases_of(workflow_type))
 
 
 async def apply_retention(client: Client, retention: timedelta) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from config.temporal import Visibility
 from identity import Actor, Role
 from policy import Policy
 from workflows.dispute import DisputeWorkflow
@@ -33,8 +34,7 @@ class Report:
 
 
 async def update_open_cases(client: Client, task_queue: str, policy: Policy, actor: Actor) -> Report:
-    query = (f"WorkflowType = '{DisputeWorkflow.__name__}' AND ExecutionStatus = 'Running' "
-             f"AND TaskQueue = '{task_queue}'")
+    query = str(Visibility.of(DisputeWorkflow.__name__).running().on_task_queue(task_queue))
     report = Report()
     async for execution in client.list_workflows(query):
         handle = client.get_workflow_handle(execution.id)

@@ -15,10 +15,10 @@ from sqlalchemy import Engine, Text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Column, Field, Session, SQLModel, select
 
-from workflows.models import PartySubmitEvidenceBase, StoredEvidence
+from workflows.models import PartySubmitEvidence, StoredEvidence
 
 
-class EvidenceBody(PartySubmitEvidenceBase):
+class EvidenceBody(PartySubmitEvidence):
     """What a party submitted: the text and its attachment references."""
 
 

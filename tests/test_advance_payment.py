@@ -9,7 +9,7 @@ from identity import Actor, Role
 from ledger import accounts
 from policy import Window
 from tests.support import ACTING_ROOM, AUDITOR, BUYER, MEDIATOR, OTHER_SELLER, PLATFORM, SELLER, Stack, eventually
-from workflows.models import Action, MediatorOrderAdvance
+from workflows.models import Action, Call, MediatorOrderAdvance
 
 
 async def _fund(stack: Stack, currency: str) -> dict:
@@ -194,8 +194,8 @@ async def test_an_advance_the_fund_cannot_cover_is_refused(stack: Stack) -> None
     handle = stack.services.temporal.get_workflow_handle(dispute_id)
     mediator = Actor(role=Role.MEDIATOR, party_id="mia")
     try:
-        await handle.execute_update(Action.MEDIATOR_ORDER_ADVANCE, MediatorOrderAdvance(
-            actor=mediator, **_advance_body(5_000, "SGD")))
+        await handle.execute_update(Action.MEDIATOR_ORDER_ADVANCE, Call(
+            actor=mediator, args=MediatorOrderAdvance(**_advance_body(5_000, "SGD"))))
         raise AssertionError("the fund cannot cover it")
     except WorkflowUpdateFailedError as error:
         assert error.cause.type == "AdvanceRefused"

@@ -6,12 +6,15 @@ side effects (money, notifications) then run in order under `_effects_lock`.
 """
 
 import asyncio
-import functools
+import typing
+from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from pydantic import BaseModel
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
     from money import Money, plans
     from policy import Window
     from reporting.facts import CaseFacts, opening_facts
-    from workflows import rules
+    from workflows import intervention as hearing
+    from workflows import lifecycle, rules
+    from workflows.stages import Close, EvidenceMissed, Situation, ToSeniorQueue
     from workflows.models import (
         Action,
         ActionResult,
@@ -36,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PayAdvance,
         AdjustAfterAppeal,
         Appeal,
+        AppealStage,
         CaseSnapshot,
         BuyerEscalate,
         EvidenceRef,
@@ -48,14 +54,16 @@ with workflow.unsafe.imports_passed_through():
         MediatorRule,
         MediatorTake,
         PartyAppeal,
-        PartySubmitEvidence,
         PartyWithdrawAppeal,
         Refusal,
         Ruling,
         RulingDecision,
         SellerReportReturnProblem,
         UrgentConcern,
-        BuyerAnswerOffer,
+        BuyerAcceptOffer,
+        BuyerRefuseOffer,
+        Call,
+        SubmittedEvidence,
         BuyerRevise,
         BuyerShipReturn,
         BuyerWithdraw,
@@ -64,7 +72,6 @@ with workflow.unsafe.imports_passed_through():
         DeadlineKind,
         DisputeEvent,
         DisputeInput,
-        DisputeKind,
         DisputeState,
         DisputeView,
         FreezeEscrow,
@@ -116,31 +123,44 @@ SETTLEMENT_PATCH = "settlement-search-attribute"
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
 INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
 ARCHIVE_PATCH = "archive-final-case"
-MEDIATOR_QUEUE = "mediator-queue"
-SENIOR_QUEUE = "senior-queue"
-_EVIDENCE_DEADLINE = {Role.BUYER: DeadlineKind.BUYER_EVIDENCE, Role.SELLER: DeadlineKind.SELLER_EVIDENCE}
-_APPEAL_DEADLINES = (DeadlineKind.BUYER_APPEAL, DeadlineKind.SELLER_APPEAL)
 
 
-def _once_across_runs(handler):
-    """An action retried with the update id of one a previous run answered gets that answer
-    again and changes nothing (Temporal de-duplicates update ids within one run only)."""
-
-    @functools.wraps(handler)
-    async def answer(self: "DisputeWorkflow", args):
-        earlier = self._answered_before()
-        return earlier if earlier is not None else await handler(self, args)
-
-    return answer
+# An action's own checks beyond the table's: a method of the workflow taking (actor, args).
+_Checks = Callable[["DisputeWorkflow", Actor, Any], None]
 
 
-def _validated_once_across_runs(validator):
-    @functools.wraps(validator)
-    def validate(self: "DisputeWorkflow", args) -> None:
-        if self._answered_before() is None:
-            validator(self, args)
+def _action(checks: _Checks | None = None, *, first: _Checks | None = None):
+    """The Update of the action the handler is named after. It takes `Call[<the handler's
+    args>]` (the actor beside the arguments) and hands the handler both; its validator checks
+    the table and the rules (`_admit`), then `checks`; `first` runs before the table, for a
+    refusal that says more than "not possible now". An update id a previous run answered
+    gets that answer again and changes nothing (Temporal de-duplicates update ids within one
+    run only)."""
 
-    return validate
+    def declare(handler):
+        action = Action(handler.__name__)
+
+        async def run(self: "DisputeWorkflow", call: Call) -> ActionResult:
+            earlier = self._answered_before()
+            return earlier if earlier is not None else await handler(self, call.actor, call.args)
+
+        def validate(self: "DisputeWorkflow", call: Call) -> None:
+            if self._answered_before() is None:
+                if first is not None:
+                    first(self, call.actor, call.args)
+                self._admit(action, call.actor, call.args, checks)
+
+        run.__name__ = run.__qualname__ = handler.__name__
+        run.__doc__ = handler.__doc__
+        # What Temporal decodes the update's payload as (the validator's must match).
+        call_type = Call[typing.get_type_hints(handler)["args"]]
+        run.__annotations__ = {"call": call_type, "return": ActionResult}
+        validate.__annotations__ = {"call": call_type, "return": None}
+        update = workflow.update(name=action)(run)
+        update.validator(validate)
+        return update
+
+    return declare
 
 
 @workflow.defn
@@ -203,6 +223,10 @@ class DisputeWorkflow:
         self._resolution = carried.resolution
         self._appealed_resolution = carried.appealed_resolution
         self._intervention = carried.intervention
+        if (self._intervention is not None and self._intervention.appeal_stage == AppealStage.NONE
+                and any(kind in self._deadlines for kind in hearing.APPEAL_DEADLINES)):
+            # Carried by a run from before the appeal's stage was kept: its window is open.
+            hearing.open_appeal_window(self._intervention)
         self._advance = carried.advance
         self._order_released = carried.order_released
         self._counts = carried.counts
@@ -337,57 +361,30 @@ class DisputeWorkflow:
 
     # ---- updates: seller -----------------------------------------------------------
 
-    @workflow.update(name=Action.SELLER_AGREE_REFUND)
-    @_once_across_runs
-    async def seller_agree_refund(self, args: SellerAgreeRefund) -> ActionResult:
+    @_action()
+    async def seller_agree_refund(self, actor: Actor, args: SellerAgreeRefund) -> ActionResult:
         amount = self._request.amount.amount
-        self._close(S.SUCCESS, args.actor, None, refund=amount, reason="seller agreed to refund",
+        self._close(S.SUCCESS, actor, None, refund=amount, reason="seller agreed to refund",
                     event="seller_agreed_refund", details={"note": args.note})
         return await self._answer()
 
-    @seller_agree_refund.validator
-    @_validated_once_across_runs
-    def _validate_seller_agree_refund(self, args: SellerAgreeRefund) -> None:
-        self._check(Action.SELLER_AGREE_REFUND, args.actor)
-
-    @workflow.update(name=Action.SELLER_AGREE_RETURN)
-    @_once_across_runs
-    async def seller_agree_return(self, args: SellerAgreeReturn) -> ActionResult:
+    @_action()
+    async def seller_agree_return(self, actor: Actor, args: SellerAgreeReturn) -> ActionResult:
         self._return_address = args.return_address
-        self._move(S.WAIT_BUYER_RETURN_GOODS, "seller_agreed_return", args.actor,
+        self._move(S.WAIT_BUYER_RETURN_GOODS, "seller_agreed_return", actor,
                    details={"return_address": args.return_address, "note": args.note})
         return await self._answer()
 
-    @seller_agree_return.validator
-    @_validated_once_across_runs
-    def _validate_seller_agree_return(self, args: SellerAgreeReturn) -> None:
-        self._check(Action.SELLER_AGREE_RETURN, args.actor)
+    def _check_seller_refuse(self, actor: Actor, args: SellerRefuse) -> None:
+        rules.check_attachments(args.evidence, self._limits)
 
-    @workflow.update(name=Action.SELLER_REFUSE)
-    @_once_across_runs
-    async def seller_refuse(self, args: SellerRefuse) -> ActionResult:
-        self._move(S.SELLER_REFUSED, "seller_refused", args.actor,
+    @_action(checks=_check_seller_refuse)
+    async def seller_refuse(self, actor: Actor, args: SellerRefuse) -> ActionResult:
+        self._move(S.SELLER_REFUSED, "seller_refused", actor,
                    details={"reason": args.reason, "evidence": [e.model_dump() for e in args.evidence]})
         return await self._answer()
 
-    @seller_refuse.validator
-    @_validated_once_across_runs
-    def _validate_seller_refuse(self, args: SellerRefuse) -> None:
-        self._check(Action.SELLER_REFUSE, args.actor)
-        rules.check_attachments(args.evidence, self._limits)
-
-    @workflow.update(name=Action.SELLER_OFFER_PARTIAL)
-    @_once_across_runs
-    async def seller_offer_partial(self, args: SellerOfferPartial) -> ActionResult:
-        self._offer = args.amount
-        self._move(S.WAIT_BUYER_ANSWER_OFFER, "seller_offered_partial", args.actor,
-                   details={"amount": args.amount.amount, "currency": args.amount.currency, "note": args.note})
-        return await self._answer()
-
-    @seller_offer_partial.validator
-    @_validated_once_across_runs
-    def _validate_seller_offer_partial(self, args: SellerOfferPartial) -> None:
-        self._check(Action.SELLER_OFFER_PARTIAL, args.actor)
+    def _check_seller_offer_partial(self, actor: Actor, args: SellerOfferPartial) -> None:
         requested = self._request.amount
         if args.amount.currency != requested.currency:
             raise rules.invalid(f"the offer must be in {requested.currency}, the currency of the request")
@@ -397,66 +394,39 @@ class DisputeWorkflow:
                 "to refund it all, agree to the refund"
             )
 
-    @workflow.update(name=Action.SELLER_CONFIRM_RETURN)
-    @_once_across_runs
-    async def seller_confirm_return(self, args: SellerConfirmReturn) -> ActionResult:
-        self._close(S.SUCCESS, args.actor, None, refund=self._request.amount.amount,
+    @_action(checks=_check_seller_offer_partial)
+    async def seller_offer_partial(self, actor: Actor, args: SellerOfferPartial) -> ActionResult:
+        self._offer = args.amount
+        self._move(S.WAIT_BUYER_ANSWER_OFFER, "seller_offered_partial", actor,
+                   details={"amount": args.amount.amount, "currency": args.amount.currency, "note": args.note})
+        return await self._answer()
+
+    @_action()
+    async def seller_confirm_return(self, actor: Actor, args: SellerConfirmReturn) -> ActionResult:
+        self._close(S.SUCCESS, actor, None, refund=self._request.amount.amount,
                     reason="seller confirmed the returned goods", event="seller_confirmed_return",
                     details={"note": args.note})
         return await self._answer()
 
-    @seller_confirm_return.validator
-    @_validated_once_across_runs
-    def _validate_seller_confirm_return(self, args: SellerConfirmReturn) -> None:
-        self._check(Action.SELLER_CONFIRM_RETURN, args.actor)
-
     # ---- updates: buyer ------------------------------------------------------------
 
-    @workflow.update(name=Action.BUYER_ACCEPT_OFFER)
-    @_once_across_runs
-    async def buyer_accept_offer(self, args: BuyerAnswerOffer) -> ActionResult:
+    @_action()
+    async def buyer_accept_offer(self, actor: Actor, args: BuyerAcceptOffer) -> ActionResult:
         assert self._offer is not None
-        self._close(S.SUCCESS, args.actor, None, refund=self._offer.amount,
+        self._close(S.SUCCESS, actor, None, refund=self._offer.amount,
                     reason="buyer accepted the seller's partial offer", event="buyer_accepted_offer",
                     details={"amount": self._offer.amount, "note": args.note})
         return await self._answer()
 
-    @buyer_accept_offer.validator
-    @_validated_once_across_runs
-    def _validate_buyer_accept_offer(self, args: BuyerAnswerOffer) -> None:
-        self._check(Action.BUYER_ACCEPT_OFFER, args.actor)
-
-    @workflow.update(name=Action.BUYER_REFUSE_OFFER)
-    @_once_across_runs
-    async def buyer_refuse_offer(self, args: BuyerAnswerOffer) -> ActionResult:
+    @_action()
+    async def buyer_refuse_offer(self, actor: Actor, args: BuyerRefuseOffer) -> ActionResult:
         refused = self._offer
         self._offer = None
-        self._move(S.SELLER_REFUSED, "buyer_refused_offer", args.actor,
+        self._move(S.SELLER_REFUSED, "buyer_refused_offer", actor,
                    details={"amount": refused.amount if refused else None, "note": args.note})
         return await self._answer()
 
-    @buyer_refuse_offer.validator
-    @_validated_once_across_runs
-    def _validate_buyer_refuse_offer(self, args: BuyerAnswerOffer) -> None:
-        self._check(Action.BUYER_REFUSE_OFFER, args.actor)
-
-    @workflow.update(name=Action.BUYER_REVISE)
-    @_once_across_runs
-    async def buyer_revise(self, args: BuyerRevise) -> ActionResult:
-        previous = self._request
-        self._request = args.request
-        self._resubmissions += 1
-        self._move(S.WAIT_SELLER_AGREE, "buyer_revised", args.actor, details={
-            "previous": previous.model_dump(mode="json"),
-            "request": args.request.model_dump(mode="json"),
-            "resubmission": self._resubmissions,
-        })
-        return await self._answer()
-
-    @buyer_revise.validator
-    @_validated_once_across_runs
-    def _validate_buyer_revise(self, args: BuyerRevise) -> None:
-        self._check(Action.BUYER_REVISE, args.actor)
+    def _check_buyer_revise(self, actor: Actor, args: BuyerRevise) -> None:
         if self._resubmissions >= self._policy.max_resubmissions:
             raise rules.not_allowed(
                 f"the request has been revised {self._resubmissions} times, the most the policy allows",
@@ -465,244 +435,180 @@ class DisputeWorkflow:
         rules.check_request_fits_order(args.request, self._input.order)
         rules.check_attachments(args.request.evidence, self._limits)
 
-    @workflow.update(name=Action.BUYER_WITHDRAW)
-    @_once_across_runs
-    async def buyer_withdraw(self, args: BuyerWithdraw) -> ActionResult:
-        self._close(S.CLOSED, args.actor, None, refund=0, reason="buyer withdrew the request",
+    @_action(checks=_check_buyer_revise)
+    async def buyer_revise(self, actor: Actor, args: BuyerRevise) -> ActionResult:
+        previous = self._request
+        self._request = args.request
+        self._resubmissions += 1
+        self._move(S.WAIT_SELLER_AGREE, "buyer_revised", actor, details={
+            "previous": previous.model_dump(mode="json"),
+            "request": args.request.model_dump(mode="json"),
+            "resubmission": self._resubmissions,
+        })
+        return await self._answer()
+
+    @_action()
+    async def buyer_withdraw(self, actor: Actor, args: BuyerWithdraw) -> ActionResult:
+        self._close(S.CLOSED, actor, None, refund=0, reason="buyer withdrew the request",
                     event="buyer_withdrew", details={"reason": args.reason})
         return await self._answer()
 
-    @buyer_withdraw.validator
-    @_validated_once_across_runs
-    def _validate_buyer_withdraw(self, args: BuyerWithdraw) -> None:
-        if self._state == S.PLATFORM_INTERVENING and self._intervention and self._intervention.appeal:
-            rules.check_party(Action.BUYER_WITHDRAW, args.actor, self._input.order, self._intervention)
-            raise rules.not_allowed("the request cannot be withdrawn during an appeal: its ruling settled; "
-                                    "the party who appealed may withdraw the appeal (party_withdraw_appeal)",
-                                    self._state)
-        self._check(Action.BUYER_WITHDRAW, args.actor)
-
-    @workflow.update(name=Action.BUYER_SHIP_RETURN)
-    @_once_across_runs
-    async def buyer_ship_return(self, args: BuyerShipReturn) -> ActionResult:
+    @_action()
+    async def buyer_ship_return(self, actor: Actor, args: BuyerShipReturn) -> ActionResult:
         self._return_shipment = ReturnShipment(
             carrier=args.carrier, tracking_number=args.tracking_number, shipped_at=workflow.now()
         )
-        self._move(S.WAIT_SELLER_CONFIRM_GOODS, "buyer_shipped_return", args.actor,
+        self._move(S.WAIT_SELLER_CONFIRM_GOODS, "buyer_shipped_return", actor,
                    details={"carrier": args.carrier, "tracking_number": args.tracking_number})
         return await self._answer()
 
-    @buyer_ship_return.validator
-    @_validated_once_across_runs
-    def _validate_buyer_ship_return(self, args: BuyerShipReturn) -> None:
-        self._check(Action.BUYER_SHIP_RETURN, args.actor)
-
     # ---- updates: escalation and platform intervention --------------------------------
 
-    @workflow.update(name=Action.BUYER_ESCALATE)
-    @_once_across_runs
-    async def buyer_escalate(self, args: BuyerEscalate) -> ActionResult:
-        self._escalate(args.actor, args.reason, args.urgent_concern, args.evidence, "buyer_escalated")
+    def _check_escalation(self, actor: Actor, args: BuyerEscalate | SellerReportReturnProblem) -> None:
+        rules.check_count("escalations", self._counts.escalations, self._limits.escalations,
+                          "the platform was asked to intervene")
+        rules.check_attachments(args.evidence, self._limits)
+
+    @_action(checks=_check_escalation)
+    async def buyer_escalate(self, actor: Actor, args: BuyerEscalate) -> ActionResult:
+        self._escalate(actor, args.reason, args.urgent_concern, args.evidence, "buyer_escalated")
         return await self._answer()
 
-    @buyer_escalate.validator
-    @_validated_once_across_runs
-    def _validate_buyer_escalate(self, args: BuyerEscalate) -> None:
-        self._check(Action.BUYER_ESCALATE, args.actor)
-        self._check_escalation(args.evidence)
-
-    @workflow.update(name=Action.SELLER_REPORT_RETURN_PROBLEM)
-    @_once_across_runs
-    async def seller_report_return_problem(self, args: SellerReportReturnProblem) -> ActionResult:
-        self._escalate(args.actor, f"returned parcel {args.problem.value.replace('_', ' ')}: {args.description}",
+    @_action(checks=_check_escalation)
+    async def seller_report_return_problem(self, actor: Actor, args: SellerReportReturnProblem) -> ActionResult:
+        self._escalate(actor, f"returned parcel {args.problem.value.replace('_', ' ')}: {args.description}",
                        None, args.evidence, "seller_reported_return_problem")
         return await self._answer()
 
-    @seller_report_return_problem.validator
-    @_validated_once_across_runs
-    def _validate_seller_report_return_problem(self, args: SellerReportReturnProblem) -> None:
-        self._check(Action.SELLER_REPORT_RETURN_PROBLEM, args.actor)
-        self._check_escalation(args.evidence)
+    def _check_party_submit_evidence(self, actor: Actor, args: SubmittedEvidence) -> None:
+        if args.stored is None:
+            raise rules.invalid("evidence reaches a case through the evidence store only")
+        rules.check_evidence(args.stored, actor.role, self._counts, self._limits)
 
-    @workflow.update(name=Action.PARTY_SUBMIT_EVIDENCE)
-    @_once_across_runs
-    async def party_submit_evidence(self, args: PartySubmitEvidence) -> ActionResult:
+    @_action(checks=_check_party_submit_evidence)
+    async def party_submit_evidence(self, actor: Actor, args: SubmittedEvidence) -> ActionResult:
         intervention = self._active_intervention()
-        role = args.actor.role
+        role = actor.role
         now = workflow.now()
         stored = args.stored
         if stored is not None:
             # The body stays in the evidence store; the case keeps its id and size.
             submission = EvidenceSubmission(seq=len(intervention.evidence) + 1, at=now, role=role,
-                                            party_id=args.actor.party_id, evidence_id=stored.evidence_id,
+                                            party_id=actor.party_id, evidence_id=stored.evidence_id,
                                             size=stored.size)
             details = {"evidence_id": stored.evidence_id, "size": stored.size, "attachments": stored.attachments}
             self._counts.evidence_submissions[role] = self._counts.evidence_submissions.get(role, 0) + 1
             self._counts.evidence_bytes += stored.size
         else:  # recorded before the evidence store: the body came inline
             submission = EvidenceSubmission(seq=len(intervention.evidence) + 1, at=now, role=role,
-                                            party_id=args.actor.party_id, text=args.text or "",
+                                            party_id=actor.party_id, text=args.text or "",
                                             attachments=args.attachments)
             details = {"text": args.text, "attachments": [a.model_dump() for a in args.attachments]}
         intervention.evidence.append(submission)
-        for request in intervention.evidence_requests:
-            if request.role == role and request.status == "open":
-                request.status = "answered"
-        self._deadlines.pop(_EVIDENCE_DEADLINE[role], None)
+        hearing.settle_requests(intervention, role, "answered")
+        self._deadlines.pop(hearing.EVIDENCE_DEADLINE[role], None)
         seller_deadline = self._deadlines.get(DeadlineKind.SELLER_EVIDENCE)
         if role == Role.BUYER and seller_deadline is not None:
             # Once the buyer has submitted, the seller has the shorter window to answer.
             due = min(seller_deadline.due_at, self._policy.due_at(now, self._policy.evidence_response_after_buyer))
             self._set_deadline(DeadlineKind.SELLER_EVIDENCE, Role.SELLER, self._input.order.seller_id,
                                due, seller_deadline.consequence)
-        self._record("evidence_submitted", self._state, self._state, args.actor, details=details)
+        self._record("evidence_submitted", self._state, self._state, actor, details=details)
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
-    @party_submit_evidence.validator
-    @_validated_once_across_runs
-    def _validate_party_submit_evidence(self, args: PartySubmitEvidence) -> None:
-        self._check(Action.PARTY_SUBMIT_EVIDENCE, args.actor)
-        if args.stored is None:
-            raise rules.invalid("evidence reaches a case through the evidence store only")
-        rules.check_evidence(args.stored, args.actor.role, self._counts, self._limits)
-
     @workflow.query
-    def evidence_refusal(self, args: PartySubmitEvidence) -> Refusal | None:
-        """Why party_submit_evidence would refuse `args` now: the API asks before it stores the
+    def evidence_refusal(self, call: Call[SubmittedEvidence]) -> Refusal | None:
+        """Why party_submit_evidence would refuse `call` now: the API asks before it stores the
         body, so a refused submission leaves nothing behind."""
         try:
-            self._validate_party_submit_evidence(args)
+            self._admit(Action.PARTY_SUBMIT_EVIDENCE, call.actor, call.args, DisputeWorkflow._check_party_submit_evidence)
         except ApplicationError as error:
             details = error.details[0] if error.details and isinstance(error.details[0], dict) else {}
             return Refusal(type=error.type or rules.INVALID, message=error.message, details=details)
         return None
 
-    @workflow.update(name=Action.PARTY_APPEAL)
-    @_once_across_runs
-    async def party_appeal(self, args: PartyAppeal) -> ActionResult:
-        intervention = self._intervention
-        assert intervention is not None
-        first_ruling = intervention.rulings[-1]
-        intervention.appeal = Appeal(role=args.actor.role, party_id=args.actor.party_id, reason=args.reason,
-                                     new_information=args.new_information, attachments=args.attachments,
-                                     at=workflow.now())
-        intervention.needs_senior = True
-        intervention.excluded_mediator_id = first_ruling.mediator_id
-        intervention.mediator_id = None
-        # Kept so that the appeal's withdrawal can let the ruling stand as it was.
-        self._appealed_resolution = self._resolution
-        self._resolution = None
-        self._move(S.PLATFORM_INTERVENING, "appealed", args.actor, details={
-            "reason": args.reason, "new_information": args.new_information,
-            "appealed_ruling": first_ruling.decision.value})
-        return await self._answer()
-
-    @party_appeal.validator
-    @_validated_once_across_runs
-    def _validate_party_appeal(self, args: PartyAppeal) -> None:
-        self._check(Action.PARTY_APPEAL, args.actor)
+    def _check_party_appeal(self, actor: Actor, args: PartyAppeal) -> None:
         rules.check_attachments(args.attachments, self._limits)
         # The final ruling moves only the difference from what the ruling settled: wait for that.
         if self._resolution is None or not self._resolution.settled:
             raise rules.not_allowed("the ruling's money is still being settled; try again shortly", self._state)
 
-    @workflow.update(name=Action.PARTY_WITHDRAW_APPEAL)
-    @_once_across_runs
-    async def party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> ActionResult:
+    @_action(checks=_check_party_appeal)
+    async def party_appeal(self, actor: Actor, args: PartyAppeal) -> ActionResult:
+        intervention = self._intervention
+        assert intervention is not None
+        first_ruling = hearing.file_appeal(intervention, Appeal(
+            role=actor.role, party_id=actor.party_id, reason=args.reason,
+            new_information=args.new_information, attachments=args.attachments, at=workflow.now()))
+        # Kept so that the appeal's withdrawal can let the ruling stand as it was.
+        self._appealed_resolution = self._resolution
+        self._resolution = None
+        self._move(S.PLATFORM_INTERVENING, "appealed", actor, details={
+            "reason": args.reason, "new_information": args.new_information,
+            "appealed_ruling": first_ruling.decision.value})
+        return await self._answer()
+
+    @_action()
+    async def party_withdraw_appeal(self, actor: Actor, args: PartyWithdrawAppeal) -> ActionResult:
         """The appellant lets the appealed ruling stand: its money already moved, nothing moves now.
         The one appeal the case allows is spent, so the ruling is final for both parties."""
-        intervention = self._active_intervention()
-        ruling = intervention.rulings[-1]
+        ruling = hearing.withdraw_appeal(self._active_intervention())
         resolution = self._appealed_resolution
         assert resolution is not None, "an appeal is admitted only once its ruling settled"
-        intervention.mediator_id = ruling.mediator_id
         self._deadlines.clear()
         before = self._state
         self._state = resolution.outcome
         self._resolution = resolution
-        self._record("appeal_withdrawn", before, self._state, args.actor, details={
+        self._record("appeal_withdrawn", before, self._state, actor, details={
             "reason": args.reason, "ruling": ruling.decision.value, "refund": ruling.refund.amount})
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
-    @party_withdraw_appeal.validator
-    @_validated_once_across_runs
-    def _validate_party_withdraw_appeal(self, args: PartyWithdrawAppeal) -> None:
-        self._check(Action.PARTY_WITHDRAW_APPEAL, args.actor)
+    def _check_untaken(self, actor: Actor, args: MediatorTake) -> None:
+        rules.check_untaken(actor, self._state, self._intervention)
 
-    @workflow.update(name=Action.MEDIATOR_TAKE)
-    @_once_across_runs
-    async def mediator_take(self, args: MediatorTake) -> ActionResult:
+    @_action(first=_check_untaken)
+    async def mediator_take(self, actor: Actor, args: MediatorTake) -> ActionResult:
         intervention = self._active_intervention()
-        intervention.mediator_id = args.actor.party_id
+        intervention.mediator_id = actor.party_id
         self._deadlines.pop(DeadlineKind.MEDIATOR_TAKE, None)
         rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
-        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.actor.party_id, rule.due_at,
+        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, actor.party_id, rule.due_at,
                            rule.consequence)
-        self._record("mediator_took", self._state, self._state, args.actor, details={"note": args.note})
+        self._record("mediator_took", self._state, self._state, actor, details={"note": args.note})
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
-    @mediator_take.validator
-    @_validated_once_across_runs
-    def _validate_mediator_take(self, args: MediatorTake) -> None:
-        rules.check_untaken(args.actor, self._state, self._intervention)
-        self._check(Action.MEDIATOR_TAKE, args.actor)
-
-    @workflow.update(name=Action.MEDIATOR_REQUEST_EVIDENCE)
-    @_once_across_runs
-    async def mediator_request_evidence(self, args: MediatorRequestEvidence) -> ActionResult:
-        intervention = self._active_intervention()
-        order = self._input.order
-        party_id = order.buyer_id if args.party == Role.BUYER else order.seller_id
-        buyer_submitted = any(e.role == Role.BUYER for e in intervention.evidence)
-        window = (self._policy.evidence_response_after_buyer if args.party == Role.SELLER and buyer_submitted
-                  else self._policy.evidence_response)
-        now = workflow.now()
-        self._counts.evidence_requests[args.party] = self._counts.evidence_requests.get(args.party, 0) + 1
-        intervention.evidence_requests.append(EvidenceRequest(
-            role=args.party, party_id=party_id, request=args.request, requested_by=args.actor.party_id,
-            requested_at=now,
-        ))
-        self._set_window_deadline(_EVIDENCE_DEADLINE[args.party], args.party, party_id, now, window,
-                                  "the mediator decides on the evidence already submitted")
-        self._record("evidence_requested", self._state, self._state, args.actor,
-                     details={"party": args.party.value, "request": args.request})
-        self._upsert_search_attributes()
-        self._notify_stage()
-        return await self._answer()
-
-    @mediator_request_evidence.validator
-    @_validated_once_across_runs
-    def _validate_mediator_request_evidence(self, args: MediatorRequestEvidence) -> None:
-        self._check(Action.MEDIATOR_REQUEST_EVIDENCE, args.actor)
-        if _EVIDENCE_DEADLINE[args.party] in self._deadlines:
+    def _check_mediator_request_evidence(self, actor: Actor, args: MediatorRequestEvidence) -> None:
+        if hearing.EVIDENCE_DEADLINE[args.party] in self._deadlines:
             raise rules.not_allowed(f"an evidence request to the {args.party.value} is already open; "
                                     "extend its deadline instead", self._state)
         rules.check_count("evidence_requests_per_party", self._counts.evidence_requests.get(args.party, 0),
                           self._limits.evidence_requests_per_party, f"the {args.party.value} was asked for evidence")
 
-    @workflow.update(name=Action.MEDIATOR_EXTEND_DEADLINE)
-    @_once_across_runs
-    async def mediator_extend_deadline(self, args: MediatorExtendDeadline) -> ActionResult:
-        current = self._deadlines[args.deadline]
-        self._counts.deadline_extensions += 1
-        self._set_deadline(current.kind, current.role, current.party_id, args.until, current.consequence)
-        self._record("deadline_extended", self._state, self._state, args.actor, details={
-            "deadline": args.deadline.value, "from": current.due_at.isoformat(),
-            "until": args.until.isoformat(), "reason": args.reason})
+    @_action(checks=_check_mediator_request_evidence)
+    async def mediator_request_evidence(self, actor: Actor, args: MediatorRequestEvidence) -> ActionResult:
+        intervention = self._active_intervention()
+        order = self._input.order
+        party_id = order.buyer_id if args.party == Role.BUYER else order.seller_id
+        now = workflow.now()
+        self._counts.evidence_requests[args.party] = self._counts.evidence_requests.get(args.party, 0) + 1
+        intervention.evidence_requests.append(EvidenceRequest(
+            role=args.party, party_id=party_id, request=args.request, requested_by=actor.party_id,
+            requested_at=now,
+        ))
+        self._open_deadline(hearing.EVIDENCE_DEADLINE[args.party], now)
+        self._record("evidence_requested", self._state, self._state, actor,
+                     details={"party": args.party.value, "request": args.request})
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
-    @mediator_extend_deadline.validator
-    @_validated_once_across_runs
-    def _validate_mediator_extend_deadline(self, args: MediatorExtendDeadline) -> None:
-        self._check(Action.MEDIATOR_EXTEND_DEADLINE, args.actor)
+    def _check_mediator_extend_deadline(self, actor: Actor, args: MediatorExtendDeadline) -> None:
         current = self._deadlines.get(args.deadline)
         if current is None or current.role not in (Role.BUYER, Role.SELLER):
             open_party_deadlines = [d.kind.value for d in self._deadlines.values() if d.role != Role.MEDIATOR]
@@ -713,26 +619,19 @@ class DisputeWorkflow:
         rules.check_count("deadline_extensions", self._counts.deadline_extensions, self._limits.deadline_extensions,
                           "deadlines were extended")
 
-    @workflow.update(name=Action.MEDIATOR_HAND_OVER)
-    @_once_across_runs
-    async def mediator_hand_over(self, args: MediatorHandOver) -> ActionResult:
-        intervention = self._active_intervention()
-        previous = intervention.mediator_id
-        self._counts.hand_overs += 1
-        intervention.mediator_id = args.to_mediator_id
-        rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
-        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.to_mediator_id, rule.due_at,
-                           rule.consequence)
-        self._record("handed_over", self._state, self._state, args.actor, details={
-            "from": previous, "to": args.to_mediator_id, "reason": args.reason})
+    @_action(checks=_check_mediator_extend_deadline)
+    async def mediator_extend_deadline(self, actor: Actor, args: MediatorExtendDeadline) -> ActionResult:
+        current = self._deadlines[args.deadline]
+        self._counts.deadline_extensions += 1
+        self._set_deadline(current.kind, current.role, current.party_id, args.until, current.consequence)
+        self._record("deadline_extended", self._state, self._state, actor, details={
+            "deadline": args.deadline.value, "from": current.due_at.isoformat(),
+            "until": args.until.isoformat(), "reason": args.reason})
         self._upsert_search_attributes()
         self._notify_stage()
         return await self._answer()
 
-    @mediator_hand_over.validator
-    @_validated_once_across_runs
-    def _validate_mediator_hand_over(self, args: MediatorHandOver) -> None:
-        self._check(Action.MEDIATOR_HAND_OVER, args.actor)
+    def _check_mediator_hand_over(self, actor: Actor, args: MediatorHandOver) -> None:
         intervention = self._active_intervention()
         if args.to_mediator_id == intervention.mediator_id:
             raise rules.invalid(f"the case is already with {args.to_mediator_id}")
@@ -740,39 +639,55 @@ class DisputeWorkflow:
             raise rules.invalid("the mediator of the appealed ruling may not hear the appeal")
         rules.check_count("hand_overs", self._counts.hand_overs, self._limits.hand_overs, "the case was handed over")
 
-    @workflow.update(name=Action.MEDIATOR_RULE)
-    @_once_across_runs
-    async def mediator_rule(self, args: MediatorRule) -> ActionResult:
+    @_action(checks=_check_mediator_hand_over)
+    async def mediator_hand_over(self, actor: Actor, args: MediatorHandOver) -> ActionResult:
         intervention = self._active_intervention()
-        currency = self._input.order.paid.currency
-        refund = rules.ruling_refund(args.decision, args.amount, self._request.amount)
-        on_appeal = intervention.appeal is not None
-        intervention.rulings.append(Ruling(
-            decision=args.decision, refund=Money(amount=refund, currency=currency), rationale=args.rationale,
-            mediator_id=args.actor.party_id, at=workflow.now(), on_appeal=on_appeal,
-        ))
-        details = {"decision": args.decision.value, "rationale": args.rationale, "on_appeal": on_appeal}
-        if args.decision == RulingDecision.REFUND_AFTER_RETURN:
-            self._return_address = args.return_address or self._return_address
-            self._move(S.WAIT_BUYER_RETURN_GOODS, "mediator_ruled", args.actor, details=details)
-        else:
-            outcome = S.SUCCESS if refund > 0 else S.CLOSED
-            reason = f"mediator ruled {args.decision.value}" + (" on appeal" if on_appeal else "")
-            self._close(outcome, args.actor, None, refund=refund, reason=reason, event="mediator_ruled",
-                        details=details, appealable=not on_appeal)
+        previous = intervention.mediator_id
+        self._counts.hand_overs += 1
+        intervention.mediator_id = args.to_mediator_id
+        rule = self._deadlines[DeadlineKind.MEDIATOR_RULE]
+        self._set_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, args.to_mediator_id, rule.due_at,
+                           rule.consequence)
+        self._record("handed_over", self._state, self._state, actor, details={
+            "from": previous, "to": args.to_mediator_id, "reason": args.reason})
+        self._upsert_search_attributes()
+        self._notify_stage()
         return await self._answer()
 
-    @mediator_rule.validator
-    @_validated_once_across_runs
-    def _validate_mediator_rule(self, args: MediatorRule) -> None:
-        self._check(Action.MEDIATOR_RULE, args.actor)
+    def _check_mediator_rule(self, actor: Actor, args: MediatorRule) -> None:
         intervention = self._active_intervention()
         rules.check_ruling(args, self._request.amount, self._input.order, intervention,
                            has_return_address=self._return_address is not None)
 
-    @workflow.update(name=Action.MEDIATOR_ORDER_ADVANCE)
-    @_once_across_runs
-    async def mediator_order_advance(self, args: MediatorOrderAdvance) -> ActionResult:
+    @_action(checks=_check_mediator_rule)
+    async def mediator_rule(self, actor: Actor, args: MediatorRule) -> ActionResult:
+        intervention = self._active_intervention()
+        currency = self._input.order.paid.currency
+        refund = rules.ruling_refund(args.decision, args.amount, self._request.amount)
+        on_appeal = hearing.hears_appeal(intervention)
+        intervention.rulings.append(Ruling(
+            decision=args.decision, refund=Money(amount=refund, currency=currency), rationale=args.rationale,
+            mediator_id=actor.party_id, at=workflow.now(), on_appeal=on_appeal,
+        ))
+        details = {"decision": args.decision.value, "rationale": args.rationale, "on_appeal": on_appeal}
+        if args.decision == RulingDecision.REFUND_AFTER_RETURN:
+            self._return_address = args.return_address or self._return_address
+            self._move(S.WAIT_BUYER_RETURN_GOODS, "mediator_ruled", actor, details=details)
+        else:
+            outcome = S.SUCCESS if refund > 0 else S.CLOSED
+            reason = f"mediator ruled {args.decision.value}" + (" on appeal" if on_appeal else "")
+            self._close(outcome, actor, None, refund=refund, reason=reason, event="mediator_ruled",
+                        details=details, appealable=not on_appeal)
+        return await self._answer()
+
+    def _check_mediator_order_advance(self, actor: Actor, args: MediatorOrderAdvance) -> None:
+        rules.check_advance(args, self._request, self._input.order, self._advance is not None,
+                            has_return_address=self._return_address is not None)
+
+
+
+    @_action(checks=_check_mediator_order_advance)
+    async def mediator_order_advance(self, actor: Actor, args: MediatorOrderAdvance) -> ActionResult:
         order = self._input.order
         self._paying_advance = True
         try:
@@ -787,32 +702,25 @@ class DisputeWorkflow:
                 )
         except ActivityError as error:
             reason = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
-            self._record("advance_refused", self._state, self._state, args.actor,
+            self._record("advance_refused", self._state, self._state, actor,
                          details={"amount": args.amount.amount, "reason": reason})
             raise ApplicationError(f"the guarantee fund cannot pay this advance: {reason}",
                                    type=rules.ADVANCE_REFUSED, non_retryable=True) from error
         finally:
             self._paying_advance = False
         self._advance = Advance(amount=args.amount, two_phase=self._policy.advance_payment_two_phase,
-                                ordered_by=args.actor.party_id, rationale=args.rationale, at=workflow.now(),
+                                ordered_by=actor.party_id, rationale=args.rationale, at=workflow.now(),
                                 transfer_id=transfer_id)
         details = {"amount": args.amount.amount, "rationale": args.rationale, "transfer_id": transfer_id,
                    "two_phase": self._advance.two_phase, "return_goods": args.return_goods}
         if args.return_goods:
             self._return_address = args.return_address or self._return_address
-            self._move(S.WAIT_BUYER_RETURN_GOODS, "advance_paid", args.actor, details=details)
+            self._move(S.WAIT_BUYER_RETURN_GOODS, "advance_paid", actor, details=details)
         else:
-            self._record("advance_paid", self._state, self._state, args.actor, details=details)
+            self._record("advance_paid", self._state, self._state, actor, details=details)
             self._upsert_search_attributes()
             self._notify_stage()
         return await self._answer()
-
-    @mediator_order_advance.validator
-    @_validated_once_across_runs
-    def _validate_mediator_order_advance(self, args: MediatorOrderAdvance) -> None:
-        self._check(Action.MEDIATOR_ORDER_ADVANCE, args.actor)
-        rules.check_advance(args, self._request, self._input.order, self._advance is not None,
-                            has_return_address=self._return_address is not None)
 
     # ---- updates: platform ---------------------------------------------------------
 
@@ -863,27 +771,29 @@ class DisputeWorkflow:
 
     # ---- transitions ---------------------------------------------------------------
 
-    def _check(self, action: Action, actor: Actor) -> None:
+    def _admit(self, action: Action, actor: Actor, args: BaseModel, checks: _Checks | None) -> None:
+        """Refuse, before it touches history, an action the case would not take now."""
         if self._paying_advance:
             raise rules.not_allowed("the guarantee fund is paying an advance on this case; try again shortly",
                                     self._state)
         rules.check_party(action, actor, self._input.order, self._intervention)
         allowed = self._allowed_actions().get(actor.role, [])
         if action not in allowed:
-            raise rules.not_allowed(
+            refusal = lifecycle.refusal(self._state, actor.role, action, self._situation())
+            raise rules.not_allowed(refusal or (
                 f"{action.value} is not possible while the dispute is {self._state.value}"
-                + (f"; {actor.role.value} may now: {', '.join(a.value for a in allowed)}" if allowed else ""),
+                + (f"; {actor.role.value} may now: {', '.join(a.value for a in allowed)}" if allowed else "")),
                 self._state,
             )
+        if checks is not None:
+            checks(self, actor, args)
 
     def _allowed_actions(self) -> dict[Role, list[Action]]:
-        return rules.allowed_actions(self._state, self._request.kind, self._input.order.shipped,
-                                     self._intervention, any(k in self._deadlines for k in _APPEAL_DEADLINES))
+        return lifecycle.allowed_actions(self._state, self._situation())
 
-    def _check_escalation(self, evidence: list[EvidenceRef]) -> None:
-        rules.check_count("escalations", self._counts.escalations, self._limits.escalations,
-                          "the platform was asked to intervene")
-        rules.check_attachments(evidence, self._limits)
+    def _situation(self) -> Situation:
+        return Situation(kind=self._request.kind, shipped=self._input.order.shipped,
+                         **hearing.situation_facts(self._intervention))
 
     def _active_intervention(self) -> Intervention:
         assert self._intervention is not None, "validators admit this only during intervention"
@@ -944,17 +854,15 @@ class DisputeWorkflow:
             reason=reason,
         )
         self._record(event, before, outcome, actor, timer, {**(details or {}), "refund": refund, "reason": reason})
-        if self._intervention is not None and self._intervention.appeal is not None:
+        if hearing.hears_appeal(self._intervention):
             # The first ruling's money already moved: the final ruling moves only the difference.
             self._pending_effects.append(_AdjustAfterAppeal(delta=refund - already_refunded))
+            hearing.make_final(self._active_intervention())
         else:
             self._pending_effects.append(_Settle(refund=refund, step=event, release_order=not appealable))
         if appealable:
-            now = workflow.now()
-            order = self._input.order
-            for kind, role, party in ((DeadlineKind.BUYER_APPEAL, Role.BUYER, order.buyer_id),
-                                      (DeadlineKind.SELLER_APPEAL, Role.SELLER, order.seller_id)):
-                self._set_window_deadline(kind, role, party, now, self._policy.appeal, "the ruling becomes final")
+            hearing.open_appeal_window(self._active_intervention())
+            self._open_deadlines(lifecycle.STAGES[outcome].opens, workflow.now())
         self._upsert_search_attributes()
         self._notify_stage()
 
@@ -970,40 +878,20 @@ class DisputeWorkflow:
 
     def _set_stage_deadlines(self) -> None:
         self._deadlines.clear()
-        order = self._input.order
-        policy = self._policy
-        now = workflow.now()
-        if self._state == S.WAIT_SELLER_AGREE:
-            window = policy.seller_response_window(
-                shipped=order.shipped, return_goods=self._request.kind == DisputeKind.RETURN_AND_REFUND)
-            self._set_window_deadline(DeadlineKind.SELLER_RESPONSE, Role.SELLER, order.seller_id, now, window,
-                                      "the refund is granted to the buyer")
-        elif self._state == S.SELLER_REFUSED:
-            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_response_after_refusal, "the dispute closes in the seller's favour")
-        elif self._state == S.WAIT_BUYER_ANSWER_OFFER:
-            self._set_window_deadline(DeadlineKind.BUYER_RESPONSE_TO_OFFER, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_response_to_offer, "the dispute closes without a refund")
-        elif self._state == S.WAIT_BUYER_RETURN_GOODS:
-            self._set_window_deadline(DeadlineKind.BUYER_RETURN_SHIPMENT, Role.BUYER, order.buyer_id, now,
-                                      policy.buyer_return_shipment, "the dispute closes without a refund")
-        elif self._state == S.WAIT_SELLER_CONFIRM_GOODS:
-            self._set_window_deadline(DeadlineKind.SELLER_CONFIRM_RETURN, Role.SELLER, order.seller_id, now,
-                                      policy.seller_confirm_return, "the refund is granted to the buyer")
-        elif self._state == S.PLATFORM_INTERVENING:
-            self._plan_mediator_deadlines(now)
+        self._open_deadlines(lifecycle.STAGES[self._state].opens, workflow.now())
         self._upsert_search_attributes()
 
-    def _plan_mediator_deadlines(self, start: datetime, *, rule: bool = True) -> None:
-        """The take SLA and (unless kept) the ruling SLA, counted from `start`: escalation or breach."""
-        intervention = self._active_intervention()
-        queue = SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE
-        take = self._policy.mediator_take_window(urgent=intervention.urgent)
-        consequence = "the case goes to a senior mediator and is flagged"
-        self._set_window_deadline(DeadlineKind.MEDIATOR_TAKE, Role.MEDIATOR, queue, start, take, consequence)
-        if rule:
-            self._set_window_deadline(DeadlineKind.MEDIATOR_RULE, Role.MEDIATOR, intervention.mediator_id or queue,
-                                      start, self._policy.mediator_rule, consequence)
+    def _open_deadlines(self, kinds: tuple[DeadlineKind, ...], start: datetime) -> None:
+        for kind in kinds:
+            self._open_deadline(kind, start)
+
+    def _open_deadline(self, kind: DeadlineKind, start: datetime) -> None:
+        """The table's deadline `kind`, counted from `start`, for whoever must act on it."""
+        clock = lifecycle.CLOCKS[kind]
+        order = self._input.order
+        party = {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id}.get(clock.role)
+        self._set_window_deadline(kind, clock.role, party or hearing.who_acts(self._active_intervention()), start,
+                                  clock.window(self._policy, self._situation()), clock.consequence)
 
     def _set_window_deadline(self, kind: DeadlineKind, role: Role, party_id: str, start: datetime,
                              window: Window, consequence: str) -> None:
@@ -1029,43 +917,37 @@ class DisputeWorkflow:
         self._changes += 1
 
     def _expire(self, deadline: Deadline) -> None:
-        """A deadline passed with nobody acting: the policy decides."""
+        """A deadline passed with nobody acting: the table says what follows."""
         kind = deadline.kind
+        lapse = lifecycle.CLOCKS[kind].lapse
         lapsed = {"due_at": deadline.due_at.isoformat()}
-        if kind in (DeadlineKind.SELLER_RESPONSE, DeadlineKind.SELLER_CONFIRM_RETURN):
-            self._close(S.SUCCESS, None, kind, refund=self._request.amount.amount,
+        if isinstance(lapse, Close):
+            self._close(lapse.outcome, None, kind, refund=self._request.amount.amount if lapse.refund_requested else 0,
                         reason=f"{kind.value} window lapsed", event="deadline_lapsed", details=lapsed)
-        elif kind in (DeadlineKind.BUYER_RESPONSE_AFTER_REFUSAL, DeadlineKind.BUYER_RESPONSE_TO_OFFER,
-                      DeadlineKind.BUYER_RETURN_SHIPMENT):
-            self._close(S.CLOSED, None, kind, refund=0, reason=f"{kind.value} window lapsed",
-                        event="deadline_lapsed", details=lapsed)
-        elif kind in (DeadlineKind.MEDIATOR_TAKE, DeadlineKind.MEDIATOR_RULE):
+        elif isinstance(lapse, ToSeniorQueue):
             self._breach_sla(deadline)
-        elif kind in (DeadlineKind.BUYER_EVIDENCE, DeadlineKind.SELLER_EVIDENCE):
-            intervention = self._active_intervention()
-            for request in intervention.evidence_requests:
-                if request.role == deadline.role and request.status == "open":
-                    request.status = "missed"
+        elif isinstance(lapse, EvidenceMissed):
+            hearing.settle_requests(self._active_intervention(), deadline.role, "missed")
             del self._deadlines[kind]
             self._record("evidence_missed", self._state, self._state, None, kind, lapsed)
             self._upsert_search_attributes()
             self._notify_stage()
-        else:  # an appeal window: the ruling is final
-            for appeal_kind in _APPEAL_DEADLINES:
+        else:  # RulingFinal
+            for appeal_kind in hearing.APPEAL_DEADLINES:
                 self._deadlines.pop(appeal_kind, None)
+            if self._intervention is not None:
+                hearing.make_final(self._intervention)
             self._record("appeal_window_closed", self._state, self._state, None, kind, lapsed)
             self._upsert_search_attributes()
 
     def _breach_sla(self, deadline: Deadline) -> None:
         """A mediator SLA passed: flag the case and put it in the senior queue with fresh SLAs."""
         intervention = self._active_intervention()
-        intervention.sla_breaches = [*intervention.sla_breaches, deadline.kind][-self._limits.sla_breaches_listed:]
-        intervention.sla_breach_count += 1
-        intervention.needs_senior = True
-        intervention.mediator_id = None
+        hearing.breach(intervention, deadline.kind, self._limits.sla_breaches_listed)
         # A missed take keeps the ruling SLA counted from escalation; a missed ruling gives
         # the senior a fresh one.
-        self._plan_mediator_deadlines(workflow.now(), rule=deadline.kind == DeadlineKind.MEDIATOR_RULE)
+        kinds = hearing.SLA_DEADLINES if deadline.kind == DeadlineKind.MEDIATOR_RULE else (DeadlineKind.MEDIATOR_TAKE,)
+        self._open_deadlines(kinds, workflow.now())
         self._record("sla_breached", self._state, self._state, None, deadline.kind,
                      {"due_at": deadline.due_at.isoformat(), "breaches": intervention.sla_breach_count})
         self._upsert_search_attributes()
@@ -1095,8 +977,7 @@ class DisputeWorkflow:
         recipients = [(Role.BUYER, order.buyer_id), (Role.SELLER, order.seller_id)]
         if self._state == S.PLATFORM_INTERVENING:
             intervention = self._active_intervention()
-            recipients.append((Role.MEDIATOR, intervention.mediator_id
-                               or (SENIOR_QUEUE if intervention.needs_senior else MEDIATOR_QUEUE)))
+            recipients.append((Role.MEDIATOR, hearing.who_acts(intervention)))
         # One snapshot per event is enough for the casebook and reporting, and keeps the history small.
         case, report = self._case(), self._facts.model_copy(deep=True)
         for index, (role, party) in enumerate(recipients):

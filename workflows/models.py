@@ -6,9 +6,19 @@ what old histories mean: add fields with defaults, never repurpose one.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, computed_field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    computed_field,
+    model_serializer,
+    model_validator,
+)
 
 from identity import Actor, Role
 from money import CurrencyCode, Money
@@ -48,38 +58,6 @@ class DisputeState(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (DisputeState.SUCCESS, DisputeState.CLOSED)
-
-
-class Action(StrEnum):
-    """Every party action; each is a Temporal Update of the same name."""
-
-    SELLER_AGREE_REFUND = "seller_agree_refund"
-    SELLER_AGREE_RETURN = "seller_agree_return"
-    SELLER_REFUSE = "seller_refuse"
-    SELLER_OFFER_PARTIAL = "seller_offer_partial"
-    SELLER_CONFIRM_RETURN = "seller_confirm_return"
-    BUYER_ACCEPT_OFFER = "buyer_accept_offer"
-    BUYER_REFUSE_OFFER = "buyer_refuse_offer"
-    BUYER_REVISE = "buyer_revise"
-    BUYER_WITHDRAW = "buyer_withdraw"
-    BUYER_SHIP_RETURN = "buyer_ship_return"
-    BUYER_ESCALATE = "buyer_escalate"
-    SELLER_REPORT_RETURN_PROBLEM = "seller_report_return_problem"
-    PARTY_SUBMIT_EVIDENCE = "party_submit_evidence"
-    PARTY_APPEAL = "party_appeal"
-    PARTY_WITHDRAW_APPEAL = "party_withdraw_appeal"
-    MEDIATOR_TAKE = "mediator_take"
-    MEDIATOR_REQUEST_EVIDENCE = "mediator_request_evidence"
-    MEDIATOR_EXTEND_DEADLINE = "mediator_extend_deadline"
-    MEDIATOR_HAND_OVER = "mediator_hand_over"
-    MEDIATOR_RULE = "mediator_rule"
-    MEDIATOR_ORDER_ADVANCE = "mediator_order_advance"
-
-
-class PlatformAction(StrEnum):
-    """Operator actions on a case, each a Temporal Update of the same name."""
-
-    CALENDAR_UPDATE = "calendar_update"
 
 
 class DeadlineKind(StrEnum):
@@ -165,115 +143,129 @@ class DisputeInput(BaseModel):
 
 
 # ---- update arguments --------------------------------------------------------------
-# Each action has a `...Base` with what the caller sends (the API's request body) and a
-# subclass that adds the authenticated actor (the Temporal Update's argument).
+# An action is declared once, by its arguments: `class X(ActionArgs, action="x")` is what
+# the caller sends (the API's request body), its docstring says what the action does, and
+# the workflow's handler of the same name takes it as `Call[X]`, beside the actor.
 
 
-class Acting(BaseModel):
-    actor: Actor
-
-
-class ActionBase(BaseModel):
+class ActionArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    action: ClassVar[str]
 
-class SellerAgreeRefundBase(ActionBase):
+    def __init_subclass__(cls, action: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if action is not None:
+            cls.action = action
+            ACTION_ARGS[action] = cls
+
+
+# Every action's arguments by its name, in the order they are declared below.
+ACTION_ARGS: dict[str, type[ActionArgs]] = {}
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+class Call(BaseModel, Generic[ArgsT]):
+    """An action as the case receives it: who acts, beside what they sent. On the wire the
+    actor sits among the arguments (`{"actor": ..., "note": ...}`), the shape every recorded
+    history holds."""
+
+    actor: Actor
+    args: ArgsT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not isinstance(data.get("args"), BaseModel):
+            return {"actor": data.get("actor"), "args": {k: v for k, v in data.items() if k != "actor"}}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)
+        return {"actor": dumped["actor"], **dumped["args"]}
+
+
+class _Noted(ActionArgs):
     note: Text | None = None
 
 
-class SellerAgreeRefund(SellerAgreeRefundBase, Acting):
-    pass
+class SellerAgreeRefund(_Noted, action="seller_agree_refund"):
+    """Seller agrees to refund the requested amount; the dispute closes with the refund."""
 
 
-class SellerAgreeReturnBase(ActionBase):
+class SellerAgreeReturn(ActionArgs, action="seller_agree_return"):
+    """Seller agrees to a return; the buyer's return window starts."""
+
     return_address: Text
     note: Text | None = None
 
 
-class SellerAgreeReturn(SellerAgreeReturnBase, Acting):
-    pass
+class SellerRefuse(ActionArgs, action="seller_refuse"):
+    """Seller refuses, with a reason; the buyer may revise or the dispute closes when the window lapses."""
 
-
-class SellerRefuseBase(ActionBase):
     reason: Text
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class SellerRefuse(SellerRefuseBase, Acting):
-    pass
+class SellerOfferPartial(ActionArgs, action="seller_offer_partial"):
+    """Seller offers a partial refund for the buyer to accept or refuse."""
 
-
-class SellerOfferPartialBase(ActionBase):
     amount: Money
     note: Text | None = None
 
 
-class SellerOfferPartial(SellerOfferPartialBase, Acting):
-    pass
+class SellerConfirmReturn(_Noted, action="seller_confirm_return"):
+    """Seller confirms the returned parcel arrived; the buyer is refunded."""
 
 
-class SellerConfirmReturnBase(ActionBase):
-    note: Text | None = None
+class BuyerAcceptOffer(_Noted, action="buyer_accept_offer"):
+    """Buyer accepts the seller's partial offer; the dispute closes with that refund."""
 
 
-class SellerConfirmReturn(SellerConfirmReturnBase, Acting):
-    pass
+class BuyerRefuseOffer(_Noted, action="buyer_refuse_offer"):
+    """Buyer refuses the seller's partial offer."""
 
 
-class BuyerAnswerOfferBase(ActionBase):
-    note: Text | None = None
+class BuyerRevise(ActionArgs, action="buyer_revise"):
+    """Buyer revises the request and submits it again to the seller."""
 
-
-class BuyerAnswerOffer(BuyerAnswerOfferBase, Acting):
-    pass
-
-
-class BuyerReviseBase(ActionBase):
     request: RefundRequest
 
 
-class BuyerRevise(BuyerReviseBase, Acting):
-    pass
+class BuyerWithdraw(ActionArgs, action="buyer_withdraw"):
+    """Buyer withdraws the request; the escrow is released to the seller."""
 
-
-class BuyerWithdrawBase(ActionBase):
     reason: Text | None = None
 
 
-class BuyerWithdraw(BuyerWithdrawBase, Acting):
-    pass
+class BuyerShipReturn(ActionArgs, action="buyer_ship_return"):
+    """Buyer ships the return with carrier and tracking number; the seller's confirmation window starts."""
 
-
-class BuyerShipReturnBase(ActionBase):
     carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     tracking_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$")]
 
 
-class BuyerShipReturn(BuyerShipReturnBase, Acting):
-    pass
+class BuyerEscalate(ActionArgs, action="buyer_escalate"):
+    """Buyer asks the platform to intervene after a refusal (平台介入); urgent concerns get the urgent SLA."""
 
-
-class BuyerEscalateBase(ActionBase):
     reason: Text
     urgent_concern: UrgentConcern | None = None
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class BuyerEscalate(BuyerEscalateBase, Acting):
-    pass
+class SellerReportReturnProblem(ActionArgs, action="seller_report_return_problem"):
+    """Seller reports the returned parcel not received, damaged or different; the platform intervenes."""
 
-
-class SellerReportReturnProblemBase(ActionBase):
     problem: ReturnProblem
     description: Text
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class SellerReportReturnProblem(SellerReportReturnProblemBase, Acting):
-    pass
+class PartySubmitEvidence(ActionArgs, action="party_submit_evidence"):
+    """Buyer or seller submits evidence (举证) during intervention; answers an open evidence request."""
 
-
-class PartySubmitEvidenceBase(ActionBase):
     text: Text
     attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
@@ -289,82 +281,59 @@ class StoredEvidence(BaseModel):
     longest_url_chars: int = Field(ge=0)
 
 
-class PartySubmitEvidence(Acting):
-    """The update's argument: the reference to the body the API stored. Histories recorded
-    before evidence moved out of the workflow carry the body inline (`text`, `attachments`)."""
+class SubmittedEvidence(BaseModel):
+    """What the case receives for party_submit_evidence: the reference to the body the API
+    stored. Histories recorded before evidence moved out of the workflow carry the body
+    inline (`text`, `attachments`)."""
 
     stored: StoredEvidence | None = None
     text: str | None = None
     attachments: list[EvidenceRef] = Field(default_factory=list)
 
 
-class PartyAppealBase(ActionBase):
+class PartyAppeal(ActionArgs, action="party_appeal"):
+    """Buyer or seller appeals a mediator's ruling with new information, once; a senior mediator rules finally."""
+
     reason: Text
     new_information: Text
     attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class PartyAppeal(PartyAppealBase, Acting):
-    pass
+class PartyWithdrawAppeal(ActionArgs, action="party_withdraw_appeal"):
+    """The party who appealed withdraws the appeal; the appealed ruling stands, final, and no money moves."""
 
-
-class PartyWithdrawAppealBase(ActionBase):
     reason: Text | None = None
 
 
-class PartyWithdrawAppeal(PartyWithdrawAppealBase, Acting):
-    pass
+class MediatorTake(_Noted, action="mediator_take"):
+    """A mediator takes a case from the queue; exactly one mediator gets it."""
 
 
-class MediatorTakeBase(ActionBase):
-    note: Text | None = None
+class MediatorRequestEvidence(ActionArgs, action="mediator_request_evidence"):
+    """The assigned mediator asks a party for evidence, with the policy's deadline."""
 
-
-class MediatorTake(MediatorTakeBase, Acting):
-    pass
-
-
-class MediatorRequestEvidenceBase(ActionBase):
     party: Literal[Role.BUYER, Role.SELLER]
     request: Text
 
 
-class MediatorRequestEvidence(MediatorRequestEvidenceBase, Acting):
-    pass
+class MediatorExtendDeadline(ActionArgs, action="mediator_extend_deadline"):
+    """The assigned mediator extends a party's deadline, with a reason; the running timer is replaced."""
 
-
-class MediatorExtendDeadlineBase(ActionBase):
     deadline: DeadlineKind
     until: AwareDatetime
     reason: Text
 
 
-class MediatorExtendDeadline(MediatorExtendDeadlineBase, Acting):
-    pass
+class MediatorHandOver(ActionArgs, action="mediator_hand_over"):
+    """The assigned mediator hands the case to another mediator, with a reason."""
 
-
-class CalendarUpdate(Acting):
-    """Move an open case to ``policy``: its current policy with the calendar extended
-    (``Policy.check_calendar_update``)."""
-
-    policy: Policy
-
-    @property
-    def update_id(self) -> str:
-        """One update per case and policy version, sent by the API or the CLI."""
-        return f"calendar-update:{self.policy.version}"
-
-
-class MediatorHandOverBase(ActionBase):
     to_mediator_id: PartyId
     reason: Text
 
 
-class MediatorHandOver(MediatorHandOverBase, Acting):
-    pass
+class MediatorRule(ActionArgs, action="mediator_rule"):
+    """The assigned mediator rules, with a rationale: full refund, partial refund, reject, or refund after return."""
 
-
-class MediatorRuleBase(ActionBase):
     decision: RulingDecision
     rationale: Text
     # Required for a partial refund; the requested amount otherwise.
@@ -373,12 +342,10 @@ class MediatorRuleBase(ActionBase):
     return_address: Text | None = None
 
 
-class MediatorRule(MediatorRuleBase, Acting):
-    pass
+class MediatorOrderAdvance(ActionArgs, action="mediator_order_advance"):
+    """The assigned mediator orders an advance payment (先行垫付) from the guarantee fund to the buyer.
 
-
-class MediatorOrderAdvanceBase(ActionBase):
-    """先行垫付: the platform pays the buyer from its guarantee fund; the order money stays frozen."""
+    The platform pays the buyer from its guarantee fund; the order money stays frozen."""
 
     amount: Money
     rationale: Text
@@ -389,8 +356,27 @@ class MediatorOrderAdvanceBase(ActionBase):
     return_address: Text | None = None
 
 
-class MediatorOrderAdvance(MediatorOrderAdvanceBase, Acting):
-    pass
+# Every party action; each is a Temporal Update of the same name, taking `Call[<its args>]`.
+Action = StrEnum("Action", {name.upper(): name for name in ACTION_ARGS}, module=__name__)
+
+
+class PlatformAction(StrEnum):
+    """Operator actions on a case, each a Temporal Update of the same name."""
+
+    CALENDAR_UPDATE = "calendar_update"
+
+
+class CalendarUpdate(BaseModel):
+    """Move an open case to ``policy``: its current policy with the calendar extended
+    (``Policy.check_calendar_update``)."""
+
+    actor: Actor
+    policy: Policy
+
+    @property
+    def update_id(self) -> str:
+        """One update per case and policy version, sent by the API or the CLI."""
+        return f"calendar-update:{self.policy.version}"
 
 
 # ---- views -------------------------------------------------------------------------
@@ -470,6 +456,15 @@ class Ruling(BaseModel):
     on_appeal: bool = False
 
 
+class AppealStage(StrEnum):
+    """Where a case's one appeal stands."""
+
+    NONE = "none"  # no appealable ruling yet
+    WINDOW_OPEN = "window_open"  # a ruling was made; either party may appeal it
+    HEARD = "heard"  # appealed: a senior mediator rules finally
+    FINAL = "final"  # ruled on appeal, the appeal withdrawn, or the windows lapsed
+
+
 class Appeal(BaseModel):
     role: Role
     party_id: str
@@ -500,6 +495,7 @@ class Intervention(BaseModel):
     evidence_requests: list[EvidenceRequest] = Field(default_factory=list)
     rulings: list[Ruling] = Field(default_factory=list)
     appeal: Appeal | None = None
+    appeal_stage: AppealStage = AppealStage.NONE
 
     @computed_field
     @property

@@ -1,7 +1,6 @@
-"""The rules of negotiation: who may do what in which state, and the windows that apply.
-
-Pure functions, shared by the workflow's validators and the views it returns, so the
-actions a client is offered are exactly the ones it will be allowed to take.
+"""The checks an action must pass beyond the life-cycle table (`workflows.lifecycle`): the
+actor is the order's party or a mediator allowed on the case, and what it sends fits the
+order, the request and the case's limits. Pure functions, used by the workflow's validators.
 """
 
 from temporalio.exceptions import ApplicationError
@@ -9,6 +8,8 @@ from temporalio.exceptions import ApplicationError
 from identity import Actor, Role
 from money import Money
 from policy import CaseLimits
+from workflows import lifecycle
+from workflows.intervention import hears_appeal
 from workflows.models import (
     Action,
     CaseCounts,
@@ -17,15 +18,13 @@ from workflows.models import (
     DisputeKind,
     DisputeState,
     Intervention,
-    MediatorOrderAdvanceBase,
-    MediatorRuleBase,
+    MediatorOrderAdvance,
+    MediatorRule,
     OrderSnapshot,
     ReasonCategory,
     RefundRequest,
     RulingDecision,
 )
-
-S = DisputeState
 
 # Failure types the API maps to HTTP statuses (api/problems.py).
 FORBIDDEN = "Forbidden"
@@ -34,69 +33,19 @@ INVALID = "InvalidAction"
 ADVANCE_REFUSED = "AdvanceRefused"
 REFUND_EXCEEDS_REMAINING = "RefundExceedsRemaining"
 
-_BUYER_ACTIONS = {a for a in Action if a.value.startswith("buyer_")}
-_SELLER_ACTIONS = {a for a in Action if a.value.startswith("seller_")}
-_PARTY_ACTIONS = {a for a in Action if a.value.startswith("party_")}
-_MEDIATOR_ACTIONS = {a for a in Action if a.value.startswith("mediator_")}
-
-
-def allowed_actions(state: DisputeState, kind: DisputeKind, shipped: bool,
-                    intervention: Intervention | None, appeal_open: bool) -> dict[Role, list[Action]]:
-    seller: list[Action] = []
-    buyer: list[Action] = []
-    mediator: list[Action] = []
-    if state == S.WAIT_SELLER_AGREE:
-        seller = [Action.SELLER_AGREE_REFUND, Action.SELLER_REFUSE, Action.SELLER_OFFER_PARTIAL]
-        if kind == DisputeKind.RETURN_AND_REFUND and shipped:
-            seller.insert(1, Action.SELLER_AGREE_RETURN)
-        buyer = [Action.BUYER_REVISE, Action.BUYER_WITHDRAW]
-    elif state == S.SELLER_REFUSED:
-        buyer = [Action.BUYER_REVISE, Action.BUYER_ESCALATE, Action.BUYER_WITHDRAW]
-    elif state == S.WAIT_BUYER_ANSWER_OFFER:
-        buyer = [Action.BUYER_ACCEPT_OFFER, Action.BUYER_REFUSE_OFFER, Action.BUYER_WITHDRAW]
-    elif state == S.WAIT_BUYER_RETURN_GOODS:
-        buyer = [Action.BUYER_SHIP_RETURN, Action.BUYER_WITHDRAW]
-    elif state == S.WAIT_SELLER_CONFIRM_GOODS:
-        seller = [Action.SELLER_CONFIRM_RETURN, Action.SELLER_REPORT_RETURN_PROBLEM]
-    elif state == S.PLATFORM_INTERVENING:
-        assert intervention is not None
-        buyer = [Action.PARTY_SUBMIT_EVIDENCE]
-        seller = [Action.PARTY_SUBMIT_EVIDENCE]
-        if intervention.appeal is None:
-            buyer.append(Action.BUYER_WITHDRAW)
-        else:
-            # Withdrawing the request would undo a settled ruling; the appellant may withdraw
-            # the appeal instead, and the ruling stands.
-            (buyer if intervention.appeal.role == Role.BUYER else seller).append(Action.PARTY_WITHDRAW_APPEAL)
-        if intervention.mediator_id is None:
-            mediator = [Action.MEDIATOR_TAKE]
-        else:
-            mediator = [Action.MEDIATOR_REQUEST_EVIDENCE, Action.MEDIATOR_EXTEND_DEADLINE,
-                        Action.MEDIATOR_HAND_OVER, Action.MEDIATOR_ORDER_ADVANCE, Action.MEDIATOR_RULE]
-            if intervention.appeal is not None:
-                # The first ruling settled the money; an appeal ends in a final ruling that moves
-                # only the difference, which would leave an advance paid now unsettled.
-                mediator.remove(Action.MEDIATOR_ORDER_ADVANCE)
-    elif state.is_terminal and appeal_open:
-        buyer = seller = [Action.PARTY_APPEAL]
-    return {role: actions for role, actions in
-            ((Role.BUYER, buyer), (Role.SELLER, seller), (Role.MEDIATOR, mediator)) if actions}
-
-
 def check_party(action: Action, actor: Actor, order: OrderSnapshot, intervention: Intervention | None) -> None:
-    is_buyer = actor.role == Role.BUYER and actor.party_id == order.buyer_id
-    is_seller = actor.role == Role.SELLER and actor.party_id == order.seller_id
-    if action in _BUYER_ACTIONS and not is_buyer:
-        raise forbidden(f"only the buyer of order {order.order_id} may {action.value}")
-    if action in _SELLER_ACTIONS and not is_seller:
-        raise forbidden(f"only the seller of order {order.order_id} may {action.value}")
-    if action in _PARTY_ACTIONS and not (is_buyer or is_seller):
-        raise forbidden(f"only the buyer or the seller of order {order.order_id} may {action.value}")
+    """The actor is one the table lets take `action` at all, and on this order."""
+    actors = lifecycle.actors_of(action)
+    if actors == (Role.MEDIATOR,):
+        check_mediator(action, actor, intervention)
+        return
+    parties = {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id}
+    if not (actor.role in actors and parties.get(actor.role) == actor.party_id):
+        who = " or the ".join(role.value for role in actors)
+        raise forbidden(f"only the {who} of order {order.order_id} may {action.value}")
     if action == Action.PARTY_WITHDRAW_APPEAL and intervention is not None and intervention.appeal is not None \
             and actor.role != intervention.appeal.role:
         raise forbidden(f"only the {intervention.appeal.role.value}, who appealed, may withdraw the appeal")
-    if action in _MEDIATOR_ACTIONS:
-        check_mediator(action, actor, intervention)
 
 
 def check_mediator(action: Action, actor: Actor, intervention: Intervention | None) -> None:
@@ -106,7 +55,7 @@ def check_mediator(action: Action, actor: Actor, intervention: Intervention | No
         return  # the state check refuses it with the reason
     if action == Action.MEDIATOR_TAKE:
         if intervention.needs_senior and not actor.senior:
-            why = "it is an appeal" if intervention.appeal else "it breached its SLA"
+            why = "it is an appeal" if hears_appeal(intervention) else "it breached its SLA"
             raise forbidden(f"only a senior mediator may take this case: {why}")
         if actor.party_id == intervention.excluded_mediator_id:
             raise forbidden("the mediator of the appealed ruling may not hear the appeal")
@@ -122,7 +71,7 @@ def check_mediator(action: Action, actor: Actor, intervention: Intervention | No
 def check_untaken(actor: Actor, state: DisputeState, intervention: Intervention | None) -> None:
     """A mediator who lost the race for a case is told who won it (`taken_by`)."""
     taken_by = intervention.mediator_id if intervention is not None else None
-    if actor.role == Role.MEDIATOR and state == S.PLATFORM_INTERVENING and taken_by is not None:
+    if actor.role == Role.MEDIATOR and state == DisputeState.PLATFORM_INTERVENING and taken_by is not None:
         raise ApplicationError(f"{Action.MEDIATOR_TAKE.value} is not possible: mediator {taken_by} has already "
                                "taken this case",
                                {"state": state.value, "taken_by": taken_by}, type=NOT_ALLOWED_NOW,
@@ -204,7 +153,7 @@ def invalid(message: str) -> ApplicationError:
 ADVANCE_REASONS = (ReasonCategory.NOT_RECEIVED, ReasonCategory.QUALITY, ReasonCategory.DAMAGED)
 
 
-def check_advance(order_advance: MediatorOrderAdvanceBase, request: RefundRequest, order: OrderSnapshot,
+def check_advance(order_advance: MediatorOrderAdvance, request: RefundRequest, order: OrderSnapshot,
                   already_advanced: bool, has_return_address: bool) -> None:
     if already_advanced:
         raise invalid("this case already had its advance payment")
@@ -231,7 +180,7 @@ def ruling_refund(decision: RulingDecision, amount: Money | None, requested: Mon
     return requested.amount
 
 
-def check_ruling(ruling: MediatorRuleBase, requested: Money, order: OrderSnapshot, intervention: Intervention,
+def check_ruling(ruling: MediatorRule, requested: Money, order: OrderSnapshot, intervention: Intervention,
                  has_return_address: bool) -> None:
     decision = ruling.decision
     if decision == RulingDecision.PARTIAL_REFUND:
@@ -244,7 +193,7 @@ def check_ruling(ruling: MediatorRuleBase, requested: Money, order: OrderSnapsho
     elif ruling.amount is not None:
         raise invalid(f"an amount goes only with a partial refund, not with {decision.value}")
     if decision == RulingDecision.REFUND_AFTER_RETURN:
-        if intervention.appeal is not None:
+        if hears_appeal(intervention):
             raise invalid("an appeal ends in a final ruling: full refund, partial refund or reject")
         if not order.shipped:
             raise invalid("nothing was shipped, so there is nothing to return")

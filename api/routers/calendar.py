@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import dispute_calls
 from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
-from api.routers.disputes import view_after_action
+from api.dispute_service import view_after_action
 from identity import Actor, Role
 from workflows.models import CalendarUpdate, DisputeView, PlatformAction
 

@@ -9,7 +9,6 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Engine
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
