@@ -17,7 +17,7 @@ from api.routers.notifications import router as notifications_router
 from api.services import Services
 from config.settings import Settings, get_settings
 from config.temporal import connect
-from database import create_schema, make_engine
+from database import open_database
 from archive import open_archive
 from ledger import Ledger
 from notifications import NotificationService
@@ -31,8 +31,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
 async def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     ledger_ = Ledger(engine)
     return Services(
         settings=settings,
