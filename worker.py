@@ -25,7 +25,7 @@ from complaints.service import ComplaintService
 from complaints.workflows import ComplaintWorkflow, SellerStandingWorkflow
 from config.settings import get_settings
 from config.temporal import connect
-from database import create_schema, make_engine
+from database import SchemaNotReady, open_database
 from ledger import Ledger
 from notifications import NotificationService
 from orders import OrderService
@@ -71,8 +71,7 @@ async def main() -> None:
     settings = get_settings()
     # Cases run on the policy recorded at opening; this is the one new cases get.
     log_calendar_coverage(load_policy(settings.policy), settings.calendar_warning_days, log)
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     await ensure_sweep_schedule(client, settings.task_queue, settings.archive_sweep_every)
     stop = asyncio.Event()
@@ -87,4 +86,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except SchemaNotReady as error:
+        raise SystemExit(f"worker: {error}") from None

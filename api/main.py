@@ -26,7 +26,7 @@ import console
 from console.pages import sessions as console_sessions
 from console.sessions import COOKIE as CONSOLE_COOKIE
 from config.temporal import connect
-from database import create_schema, make_engine
+from database import open_database
 from archive import open_archive
 from complaints.policy import load_complaint_policy
 from complaints.router import router as complaints_router
@@ -46,8 +46,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 
 
 async def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     ledger_ = Ledger(engine)
     return Services(
         settings=settings,

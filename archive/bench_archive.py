@@ -23,7 +23,7 @@ from archive import Archive, bundle
 from archive.stores import open_store
 from audit import history as histories
 from audit.replay import DisputeReplayer
-from database import create_schema, make_engine
+from database import make_engine, migrate
 
 
 def _line(label: str, count: int, seconds: float) -> str:
@@ -34,7 +34,7 @@ async def bench(cases: int, location: str, database_url: str, directory: Path, r
     recorded = [histories.read_file(path) for path in histories.history_files([directory])]
     finals = [bundle.final_from_history(history, []) for history in recorded]
     engine = make_engine(database_url)
-    create_schema(engine)
+    migrate(engine)
     archive = Archive(open_store(location, engine), engine, timedelta(days=3 * 365 + 1))
     print(f"{cases} cases from {len(recorded)} recorded histories "
           f"({sum(len(h.events) for h in recorded) / len(recorded):.0f} events each on average) into {location}")

@@ -31,13 +31,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from archive import open_archive
     from config.settings import get_settings
-    from database import create_schema, make_engine
+    from database import open_database
     from ledger import Ledger
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     archive = open_archive(settings, engine)
     if args.archive_command == "import":
         return _import(archive, Ledger(engine), args.paths)

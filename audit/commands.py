@@ -105,12 +105,10 @@ def _archive():
     """The archive the settings name: where cases are read once Temporal deleted them."""
     from archive import open_archive
     from config.settings import get_settings
-    from database import create_schema, make_engine
+    from database import open_database
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    return open_archive(settings, engine)
+    return open_archive(settings, open_database(settings.database_url))
 
 
 async def _fetch(args: argparse.Namespace):

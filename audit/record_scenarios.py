@@ -33,7 +33,7 @@ from api.main import create_app
 from api.services import Services
 from config.settings import Settings
 from config.temporal import PLAIN_CONVERTER, SearchAttributes
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from devstack.stack import temporal_binary
 from ledger import Ledger
 from notifications import NotificationService
@@ -438,7 +438,7 @@ async def record(out_dir: Path, names: list[str], scenarios: dict[str, Scenario]
     try:
         with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=16) as executor:
             engine = make_engine(f"sqlite:///{tmp}/disputeflow.db")
-            create_schema(engine)
+            migrate(engine)
             task_queue = f"record-{uuid.uuid4().hex[:8]}"
             ledger = Ledger(engine)
             base = default_policy()

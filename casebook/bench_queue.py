@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 
 from casebook import Casebook, QueueFilter
-from database import create_schema, make_engine, session
+from database import make_engine, migrate, session
 from money import Money
 from workflows.models import CaseSnapshot, DeadlineKind, DisputeState, ReasonCategory
 
@@ -67,7 +67,7 @@ def _timed(call: Callable[[], object], rounds: int) -> tuple[float, float]:
 
 
 def bench(label: str, engine: Engine, cases: int, rounds: int, limit: int) -> None:
-    create_schema(engine)
+    migrate(engine)
     started = time.perf_counter()
     fill(engine, cases)
     print(f"{label}: {cases} cases written in {time.perf_counter() - started:.1f}s")

@@ -7,7 +7,7 @@ from casebook.rebuild import rebuild
 from casebook.service import Casebook
 from config.settings import get_settings
 from config.temporal import connect
-from database import create_schema, make_engine
+from database import open_database
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -19,8 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
 
     async def go():
         client = await connect(settings.temporal_address, settings.temporal_namespace)

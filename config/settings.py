@@ -1,11 +1,23 @@
-"""The one place configuration is read: environment variables prefixed DISPUTEFLOW_."""
+"""The one place configuration is read: environment variables prefixed DISPUTEFLOW_, then the
+`.env` file of DISPUTEFLOW_HOME.
 
+Every relative path (the data directory, the SQLite file, `.env`) resolves from one anchor,
+DISPUTEFLOW_HOME, never from the current directory: a command run from any folder reads the
+same database as the stack. DISPUTEFLOW_HOME is read from the environment only (the `.env` it
+names cannot move it) and defaults to the source checkout the code runs from (where `./dev`
+lives), or, for an installed package, to `var/disputeflow` under the Python environment's prefix.
+"""
+
+import os
+import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from identity import Role
 from security.encryption import PayloadKeyring
@@ -34,8 +46,25 @@ DEVELOPMENT_TOKENS: dict[str, TokenGrant] = {
 }
 
 
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def default_home() -> Path:
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        return _CHECKOUT
+    return Path(sys.prefix) / "var" / "disputeflow"
+
+
+def _home(given: Any = None) -> Path:
+    given = given or os.environ.get("DISPUTEFLOW_HOME")
+    return Path(given).expanduser().resolve() if given else default_home()
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DISPUTEFLOW_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DISPUTEFLOW_", extra="ignore")
+
+    # The anchor of every relative path (see the module docstring).
+    home: Path = Field(default_factory=_home)
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
@@ -55,7 +84,8 @@ class Settings(BaseSettings):
     # How long archived records are kept (three years from archiving, which follows the case's
     # completion: China's E-Commerce Law art. 31); legal holds are kept beyond.
     archive_keep_for: timedelta = Field(default=timedelta(days=3 * 365 + 1), gt=timedelta(0))
-    database_url: str = "sqlite:///.data/disputeflow.db"
+    # Default: the SQLite file disputeflow.db in data_dir. A relative SQLite path resolves from home.
+    database_url: str = ""
     # "default" (domain defaults), "demo" (windows of seconds) or a path to a policy JSON file.
     policy: str = "default"
     # The same for complaints and seller standings: "default", "demo" or a ComplaintPolicy JSON file.
@@ -92,11 +122,41 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _keyring_from_file(self) -> "Settings":
+        if not self.payload_keys_file.expanduser().is_absolute():
+            self.payload_keys_file = self.home / self.payload_keys_file
         if self.payload_keys is None and self.payload_keys_file.is_file():
             self.payload_keys = PayloadKeyring.model_validate_json(self.payload_keys_file.read_bytes())
         return self
     # The share of closed cases a quality spot-check draws when none is asked for (seeds: >= 10%).
     quality_sample_share: float = Field(default=0.10, gt=0, le=1)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        home = _home(getattr(init_settings, "init_kwargs", {}).get("home"))
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=home / ".env")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _resolve_home(cls, given: Any) -> Path:
+        return _home(given)
+
+    @model_validator(mode="after")
+    def _anchor_paths(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'disputeflow.db'}"
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not url.database.startswith("file:") and not Path(url.database).expanduser().is_absolute():
+            self.database_url = url.set(database=str(self.home / url.database)).render_as_string(hide_password=False)
+        return self
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the embedded stack keeps its state: the Temporal dev server's and the SQLite database."""
+        return self.home / ".data"
 
 
 @lru_cache

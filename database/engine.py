@@ -22,7 +22,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
-DEFAULT_URL = "sqlite:///.data/disputeflow.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -31,7 +30,7 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 Row = TypeVar("Row", bound=SQLModel)
 
 
-def make_engine(url: str = DEFAULT_URL, *, schema: str | None = None, echo: bool = False) -> Engine:
+def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
     """Create the engine for ``url``.
 
     ``sqlite:///path/to.db`` (the parent directory is created) or
@@ -87,23 +86,6 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet (no migrations: additive only)."""
-    # Importing a table module registers its tables on SQLModel.metadata.
-    import api.idempotency  # noqa: F401
-    import archive.models  # noqa: F401
-    import casebook.models  # noqa: F401
-    import console.models  # noqa: F401
-    import complaints.service  # noqa: F401
-    import evidence.store  # noqa: F401
-    import ledger.models  # noqa: F401
-    import notifications.models  # noqa: F401
-    import orders.models  # noqa: F401
-    import reporting.models  # noqa: F401
-
-    SQLModel.metadata.create_all(engine)
 
 
 @contextmanager

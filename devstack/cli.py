@@ -8,17 +8,27 @@ from pathlib import Path
 from archive import cli as archive_commands
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
-from devstack import calendar_update, namespace_setup, stack
+from database import SchemaNotReady
+from devstack import calendar_update, migrate, namespace_setup, stack
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 from reporting import cli as report_commands
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except SchemaNotReady as error:
+        print(f"disputeflow: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="disputeflow", description="Durable dispute resolution for marketplaces")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole system on embedded defaults until Ctrl-C")
-    up.add_argument("--data-dir", type=Path, default=Path(".data"), help="where the Temporal server keeps its state")
+    up.add_argument("--data-dir", type=Path, help="where the Temporal server keeps its state "
+                    "(default: .data under DISPUTEFLOW_HOME)")
     up.add_argument("--ui-port", type=int, default=8233)
     audit_commands.add_parser(commands)
     archive_commands.add_parser(commands)
@@ -28,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     notification_commands.add_parsers(commands)
     calendar_update.add_parser(commands)
     namespace_setup.add_parser(commands)
+    migrate.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir, args.ui_port)
@@ -47,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return calendar_update.run(args)
     if args.command == "namespace-setup":
         return namespace_setup.run(args)
+    if args.command == "migrate":
+        return migrate.run(args)
     return 2
 
 

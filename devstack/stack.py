@@ -1,7 +1,8 @@
 """`disputeflow up`: the whole system on one machine, on embedded defaults.
 
-Starts the Temporal dev server from the venv (state kept in .data/temporal.db, web UI
-on :8233), then the worker, the notification dispatcher and the API, and stops them all
+Migrates the database (`disputeflow migrate`), starts the Temporal dev server from the venv
+(state kept in .data/temporal.db under DISPUTEFLOW_HOME, web UI on :8233), then the worker,
+the notification dispatcher and the API, and stops them all
 on Ctrl-C. If one of them dies, the others are stopped too, so a half-running stack never
 lingers.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from config.settings import Settings, get_settings
 from config.temporal import connect, dev_server_search_attribute_flags
+from database import make_engine, migrate
 from devstack.namespace_setup import prepare_namespace
 from security.encryption import write_development_keyring
 
@@ -67,9 +69,20 @@ def _encryption(settings: Settings, ui_origin: str) -> str:
     return f"http://{settings.api_host}:{settings.api_port}/console/codec"
 
 
-def up(data_dir: Path, ui_port: int) -> int:
+def _migrate(settings: Settings) -> None:
+    """Once, before any process starts: none of them creates a table."""
+    engine = make_engine(settings.database_url)
+    try:
+        print(f"[disputeflow] database {engine.url.render_as_string(hide_password=True)}: {migrate(engine)}", flush=True)
+    finally:
+        engine.dispose()
+
+
+def up(data_dir: Path | None, ui_port: int) -> int:
     settings = get_settings()
+    data_dir = data_dir or settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    _migrate(settings)
     host, port = settings.temporal_address.rsplit(":", 1)
     codec_endpoint = _encryption(settings, f"http://{host}:{ui_port}")
     processes: list[tuple[str, subprocess.Popen]] = []

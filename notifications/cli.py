@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from config.settings import get_settings
-from database import make_engine
+from database import open_database
 from notifications import dispatcher
 from notifications.models import OutboxMessage
 from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
@@ -32,7 +32,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "dispatch":
         return dispatcher.main()
-    service = NotificationService(make_engine(get_settings().database_url))
+    service = NotificationService(open_database(get_settings().database_url))
     if args.action == "dead-letters":
         page, count = service.dead_letters(limit=args.limit, offset=args.offset)
         for message in page:

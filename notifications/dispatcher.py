@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from config.settings import Settings, get_settings
-from database import create_schema, make_engine
+from database import SchemaNotReady, open_database
 from notifications.channels import Channel, DeliveryFailed, channels_from_names
 from notifications.models import DeliveryStatus, OutboxMessage, utcnow
 
@@ -174,8 +174,7 @@ def main() -> int:
     # httpx logs every request's URL at INFO, and a webhook URL often carries a secret.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     dispatcher = build_dispatcher(settings, engine)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: dispatcher.stop())
@@ -185,4 +184,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except SchemaNotReady as error:
+        raise SystemExit(f"dispatcher: {error}") from None

@@ -7,7 +7,7 @@ from archive import open_archive
 from complaints.calls import complaint_ids
 from config.settings import get_settings
 from config.temporal import connect
-from database import make_engine
+from database import open_database
 from reconciliation.checks import ReconciliationReport, reconcile
 from reconciliation.disputes import load_dispute_statuses
 
@@ -19,12 +19,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
+    engine = open_database(settings.database_url)  # first: a missing ledger is said before Temporal is asked
 
     async def statuses():
         client = await connect(settings.temporal_address, settings.temporal_namespace)
         return await load_dispute_statuses(client), set(await complaint_ids(client))
 
-    engine = make_engine(settings.database_url)
     disputes, complaints = asyncio.run(statuses())
     report = reconcile(engine, disputes, open_archive(settings, engine), complaints)
     print(report.model_dump_json(indent=2) if args.json else render(report))

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from casebook.bench_queue import _throwaway_schema, _timed
-from database import create_schema, make_engine, session
+from database import make_engine, migrate, session
 from identity import Role
 from policy import Milestone, default_policy
 from reporting.facts import CaseFacts
@@ -89,7 +89,7 @@ def fill(engine: Engine, cases: int, start: datetime, seed: int = 7) -> None:
 
 
 def bench(label: str, engine: Engine, cases: int, rounds: int) -> None:
-    create_schema(engine)
+    migrate(engine)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     end = start + timedelta(days=365)
     began = time.perf_counter()

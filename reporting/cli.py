@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from archive import open_archive
 from config.settings import get_settings
 from config.temporal import connect
-from database import create_schema, make_engine
+from database import open_database
 from identity import Actor, Role
 from policy import load_policy
 from reporting.kpis import Breakdown, KpiReader, Kpis, trends
@@ -82,8 +82,7 @@ def write_rows(rows: list[dict[str, object]], form: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url)
     if args.report_command == "kpis":
         report = KpiReader(engine).report(args.start, args.end, load_policy(settings.policy),
                                           as_of=datetime.now(UTC), by=Breakdown(args.by) if args.by else None)

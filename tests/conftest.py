@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,9 +24,9 @@ os.environ.setdefault("DISPUTEFLOW_PAYLOAD_KEYS", new_keyring("test").to_json())
 from api.main import create_app  # noqa: E402 (after the key)
 from api.services import Services
 from archive import open_archive
-from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant
+from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant, get_settings
 from config.temporal import SearchAttributes, data_converter
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary
 from identity import Role
@@ -36,6 +37,19 @@ from policy import default_policy
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import Stack
 from worker import build_worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def disputeflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tests' own DISPUTEFLOW_HOME, its default database migrated: commands a test runs with
+    default settings never touch the developer's `.data/`."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DISPUTEFLOW_HOME", str(home))
+        get_settings.cache_clear()
+        migrate(make_engine(Settings().database_url))
+        yield home
+    get_settings.cache_clear()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -54,7 +68,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def app_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('db')}/disputeflow.db")
-    create_schema(engine)
+    migrate(engine)
     return engine
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from database import create_schema, make_engine
+from database import make_engine, migrate
 
 POSTGRES_URL = os.environ.get(
     "DISPUTEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -21,8 +21,8 @@ def new_schema_name(prefix: str) -> str:
 
 
 @contextmanager
-def fresh_schema_engine(schema: str) -> Iterator[Engine]:
-    """An engine on a new schema holding every table, dropped (CASCADE) afterwards."""
+def fresh_schema_engine(schema: str, *, migrated: bool = True) -> Iterator[Engine]:
+    """An engine on a new schema, holding every table unless not `migrated`, dropped (CASCADE) afterwards."""
     admin = make_engine(POSTGRES_URL)
     try:
         with admin.begin() as connection:
@@ -35,7 +35,8 @@ def fresh_schema_engine(schema: str) -> Iterator[Engine]:
         )
     engine = make_engine(POSTGRES_URL, schema=schema)
     try:
-        create_schema(engine)
+        if migrated:
+            migrate(engine)
         yield engine
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from api.main import create_app
 from console.i18n import Translator
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from tests.support import AUDITOR, BUYER, MEDIATOR, SELLER, Stack, eventually
 
 CHROMIUM = os.environ.get("DISPUTEFLOW_CHROMIUM", "/usr/bin/chromium")
@@ -86,7 +86,7 @@ UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select,
 def own_engine(tmp_path: Path) -> Engine:
     """A database of the test's own, so the queue holds exactly the cases the test opened."""
     engine = make_engine(f"sqlite:///{tmp_path}/console.db")
-    create_schema(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 

@@ -16,7 +16,7 @@ from activities.notifications import NotificationActivities
 from casebook import Casebook, OpenCase
 from casebook.rebuild import rebuild
 from config.temporal import payload_value
-from database import create_schema, make_engine, session
+from database import make_engine, migrate, session
 from notifications import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
@@ -29,7 +29,7 @@ def own_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
     """A database of the test's own, so the queue holds exactly the cases the test opened."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path}/queue.db")
-        create_schema(engine)
+        migrate(engine)
         yield engine
         engine.dispose()
     else:

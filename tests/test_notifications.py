@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from activities.notifications import NotificationActivities
 from casebook import Casebook
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from identity import Role
 from notifications import DeliveryStatus, NotificationService, channels_from_names
 from notifications.dispatcher import Dispatcher, RetrySchedule
@@ -91,7 +91,7 @@ def gateway() -> Iterator[Gateway]:
 def outbox_engine(tmp_path: Path) -> Engine:
     """A database of the test's own, so no other test's messages are in its outbox."""
     engine = make_engine(f"sqlite:///{tmp_path}/disputeflow.db")
-    create_schema(engine)
+    migrate(engine)
     return engine
 
 

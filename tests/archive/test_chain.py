@@ -15,7 +15,7 @@ from sqlalchemy import delete, text, update
 from archive import Archive, Part
 from archive.models import ArchivedRecord
 from archive.stores import DatabaseStore, DirectoryStore, S3Store
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from devstack.cli import main as disputeflow
 from tests.postgres import fresh_schema_engine, new_schema_name
 
@@ -72,7 +72,7 @@ def _file_tampering(read: Callable[[int], bytes], write: Callable[[int, bytes], 
 def archive_and_tampering(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Archive, Tampering]]:
     kind = request.param
     sqlite = make_engine(f"sqlite:///{tmp_path}/app.db")
-    create_schema(sqlite)
+    migrate(sqlite)
     if kind == "database-sqlite":
         tampering = _db_tampering(sqlite)
         tampering.location, tampering.database_url = "database", f"sqlite:///{tmp_path}/app.db"

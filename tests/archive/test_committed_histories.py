@@ -23,6 +23,7 @@ async def test_committed_histories_import_into_an_archive_and_replay_from_it(
     monkeypatch.setenv("DISPUTEFLOW_ARCHIVE", f"dir:{tmp_path}/archive")
     get_settings.cache_clear()
     try:
+        assert await asyncio.to_thread(cli.main, ["migrate"]) == 0
         assert await asyncio.to_thread(cli.main, ["archive", "import", str(HISTORIES)]) == 0
         files = histories.history_files([HISTORIES])
         dispute_ids = [histories.read_file(path).workflow_id for path in files]

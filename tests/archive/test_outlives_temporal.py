@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from archive import Archive, Part
 from archive.stores import ArchiveStore
 from archive.sweeper import SWEEP_SCHEDULE_ID, ensure_sweep_schedule
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from tests.support import AUDITOR, BUYER, OTHER_BUYER, SELLER, Stack, eventually
 
 
@@ -27,7 +27,7 @@ async def own_stack(stack_factory, tmp_path: Path) -> AsyncIterator[Stack]:  # n
     """A stack on a database of its own: these tests delete cases from Temporal, which must
     not leave the session's shared ledger naming disputes the other tests cannot find."""
     engine = make_engine(f"sqlite:///{tmp_path}/app.db")
-    create_schema(engine)
+    migrate(engine)
     async with stack_factory(engine) as stack:
         yield stack
 

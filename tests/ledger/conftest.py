@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Engine, delete
 
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from ledger import Ledger
 from ledger.models import LedgerAccount, LedgerTransfer
 from tests.postgres import fresh_schema_engine, new_schema_name
@@ -40,7 +40,7 @@ def wipe() -> Callable[[Engine], None]:
 def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # noqa: ANN001
     if request.param == "sqlite":
         sqlite_engine = make_engine(f"sqlite:///{tmp_path}/ledger.db")
-        create_schema(sqlite_engine)
+        migrate(sqlite_engine)
         yield sqlite_engine
         sqlite_engine.dispose()
     else:

@@ -3,7 +3,7 @@ case, from the archive once retention deleted it; and it equals the live project
 
 from pathlib import Path
 
-from database import create_schema, make_engine, session
+from database import make_engine, migrate, session
 from reporting.facts import CaseFacts
 from reporting.projection import project
 from reporting.rebuild import rebuild
@@ -30,7 +30,7 @@ async def test_the_rebuild_reads_deleted_cases_from_the_archive(own_stack: Stack
     assert _rows(stack.services.engine) == live
 
     rebuilt = make_engine(f"sqlite:///{tmp_path}/rebuilt.db")
-    create_schema(rebuilt)
+    migrate(rebuilt)
     result = await rebuild(stack.services.temporal, stack.services.archive, stack.services.engine, rebuilt,
                            visibility_filter=f"TaskQueue = '{stack.task_queue}'")
     assert (result.projected, result.without_facts, result.missing) == (2, [], [])

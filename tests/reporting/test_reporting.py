@@ -15,7 +15,7 @@ import pytest_asyncio
 from sqlalchemy import Engine, select
 
 from config.settings import DEVELOPMENT_TOKENS, TokenGrant
-from database import create_schema, make_engine
+from database import make_engine, migrate
 from identity import Role
 from policy import Window
 from reporting.models import ReportCase, ReportSla, SurveyInvitation
@@ -40,7 +40,7 @@ async def own_stack(request: pytest.FixtureRequest, stack_factory, tmp_path: Pat
     """A stack on a database of its own, so the figures count this test's cases only."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path}/app.db")
-        create_schema(engine)
+        migrate(engine)
         async with stack_factory(engine, tokens=TOKENS) as stack:
             yield stack
     else:
@@ -241,7 +241,7 @@ async def test_a_managers_figures_from_real_cases(own_stack: Stack, tmp_path: Pa
 
     # ---- the rebuild from the histories equals the live projection ----
     rebuilt = make_engine(f"sqlite:///{tmp_path}/rebuilt.db")
-    create_schema(rebuilt)
+    migrate(rebuilt)
     result = await rebuild(stack.services.temporal, stack.services.archive, stack.services.engine, rebuilt,
                            visibility_filter=f"TaskQueue = '{stack.task_queue}'")
     assert (result.projected, result.without_facts, result.missing) == (5, [], [])

@@ -1,0 +1,1 @@
+"""The Alembic migrations of the application's tables (run by `disputeflow migrate`)."""

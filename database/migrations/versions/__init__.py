@@ -1,0 +1,1 @@
+"""One file per revision; see DEVELOPERS.md, "Adding or changing a table"."""
