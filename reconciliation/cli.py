@@ -20,7 +20,10 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
 
     async def statuses():
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        except RuntimeError as error:  # refused, unknown host, TLS: the SDK's "Failed client connect"
+            raise SystemExit(f"disputeflow reconcile: cannot reach Temporal at {settings.temporal_address}: {error}")
         return await load_dispute_statuses(client)
 
     engine = make_engine(settings.database_url)
