@@ -131,6 +131,8 @@ class LedgerActivities:
                                                  amount=amount, code=code, **common))
             if batch:
                 self._ledger.create_transfers(batch)
+            activity.logger.info("settled at %s: %d transfers, refund %d %s", request.step, len(batch),
+                                 request.refund, currency)
             return DisputeSettled(
                 refunded_from_escrow=refund_from_escrow,
                 refunded_from_seller=refund_from_seller,

@@ -2,6 +2,7 @@ from temporalio import activity
 
 from casebook import Casebook
 from notifications import NotificationService, OutboxMessage
+from observability.domain import count_case_event
 from workflows.models import Notification
 
 
@@ -17,7 +18,7 @@ class NotificationActivities:
         # Before the outbox: a message in the outbox means its case's row is at least that new.
         if notification.case is not None:
             self._casebook.record(notification.dispute_id, notification.case)
-        self._service.enqueue(OutboxMessage(
+        written = self._service.enqueue(OutboxMessage(
             id=notification.id,
             dispute_id=notification.dispute_id,
             recipient_role=notification.recipient_role.value,
@@ -26,3 +27,6 @@ class NotificationActivities:
             subject=notification.subject,
             data=notification.data,
         ))
+        # The notification carrying the case is its one per event: counted the once it is written.
+        if written and notification.kind == "state_changed" and notification.case is not None:
+            count_case_event(notification.data["event"], notification.case)

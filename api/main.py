@@ -21,6 +21,8 @@ from database import create_schema, make_engine
 from archive import open_archive
 from ledger import Ledger
 from notifications import NotificationService
+from observability.processes import configure_api_process, setup_api
+from observability.tracing import temporal_plugins
 from orders import OrderService
 from policy import load_policy
 from policy.coverage import log_calendar_coverage
@@ -36,7 +38,8 @@ async def build_services(settings: Settings) -> Services:
     ledger_ = Ledger(engine)
     return Services(
         settings=settings,
-        temporal=await connect(settings.temporal_address, settings.temporal_namespace),
+        temporal=await connect(settings.temporal_address, settings.temporal_namespace,
+                               plugins=temporal_plugins(settings)),
         engine=engine,
         ledger=ledger_,
         orders=OrderService(engine, ledger_),
@@ -52,6 +55,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is None:
+            configure_api_process(get_settings())
             app.state.services = await build_services(get_settings())
         running = app.state.services
         log_calendar_coverage(running.policy, running.settings.calendar_warning_days, log)
@@ -69,6 +73,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     install_problem_handlers(app)
+    setup_api(app, services.settings if services is not None else get_settings())
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):

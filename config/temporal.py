@@ -1,13 +1,15 @@
 """Temporal connection details shared by the worker, the API, the CLI and the tests."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, Plugin
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 DATA_CONVERTER = pydantic_data_converter
 
@@ -42,8 +44,12 @@ def dev_server_search_attribute_flags() -> list[str]:
     return flags
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str, *, runtime: Runtime | None = None,
+                  plugins: Sequence[Plugin] = ()) -> Client:
+    """`runtime` carries the worker's SDK metrics exporter, `plugins` the tracing
+    (observability.processes); both are independent of the data converter."""
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime,
+                                plugins=list(plugins))
 
 
 def cases_of(workflow_type: str) -> str:

@@ -42,6 +42,7 @@ from ledger.errors import (
 )
 from ledger.models import LedgerAccount, LedgerTransfer, utcnow
 from money import MAX_AMOUNT, CurrencyCode, Money
+from observability.metrics import ledger_posting
 
 # A transaction that lost a race (same new id inserted concurrently, a PostgreSQL
 # deadlock between batches sharing ids but not accounts) is retried this many times.
@@ -285,6 +286,11 @@ class Ledger:
         if not requests:
             return []
         _check_shape(requests)
+        with ledger_posting(len(requests)):
+            return self._apply(requests, opening, entering)
+
+    def _apply(self, requests: list[TransferRequest], opening: Sequence[AccountSpec],
+               entering: bool) -> list[TransferResult]:
         for attempt in itertools.count(1):
             try:
                 with Session(self.engine, expire_on_commit=False) as db, db.begin():

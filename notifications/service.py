@@ -22,16 +22,19 @@ class NotificationService:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: OutboxMessage) -> None:
-        """Write the message to the outbox once; the dispatcher delivers it from there."""
+    def enqueue(self, message: OutboxMessage) -> bool:
+        """Write the message to the outbox once; the dispatcher delivers it from there. True
+        for the call that wrote it."""
         with Session(self._engine) as session:
             if session.get(OutboxMessage, message.id) is not None:
-                return  # a retried activity: the message is already on its way
+                return False  # a retried activity: the message is already on its way
             session.add(message)
             try:
                 session.commit()
             except IntegrityError:  # a concurrent retry wrote it first
                 session.rollback()
+                return False
+            return True
 
     def get(self, message_id: str) -> OutboxMessage:
         with Session(self._engine) as session:

@@ -10,6 +10,7 @@ from api.schemas import AccountPublic, TransferPublic
 from api.services import Services
 from identity import Actor, Role
 from ledger import AccountKind, AmountOverflow, TransferExistsWithDifferentFields, TransferRequest, UnknownAccount, accounts
+from ledger.fund import fund_position
 from money import CurrencyCode, Money
 
 router = APIRouter(prefix="/guarantee-fund", tags=["guarantee fund"], responses=PROBLEM_RESPONSES)
@@ -72,16 +73,11 @@ async def get_fund(currency: Annotated[CurrencyCode, Path()], actor: ReaderActor
 
 def _fund(services: Services, currency: str) -> GuaranteeFundPublic:
     try:
-        account = services.ledger.account(accounts.guarantee_fund(currency))
+        position = fund_position(services.ledger, currency)
     except UnknownAccount as error:
         raise Problem(404, "Not found", f"The guarantee fund holds no {currency} yet.",
                       type=problem_type("fund-not-found")) from error
-    transfers = services.ledger.transfers(account_id=account.id)
-    funded = sum(t.amount for t in transfers if t.code == "topup")
-    advances = [t for t in transfers if t.code == "advance"]
-    # What the fund paid out in advances and has not yet got back (by recovery or clawback).
-    outstanding = funded - account.balance + account.debits_pending
     return GuaranteeFundPublic(
-        account=account, funded=Money(amount=funded, currency=currency),
-        outstanding_advances=Money(amount=outstanding, currency=currency), advances=advances,
+        account=position.account, funded=Money(amount=position.funded, currency=currency),
+        outstanding_advances=Money(amount=position.outstanding, currency=currency), advances=position.advances,
     )
