@@ -2,8 +2,9 @@
 
 Starts the Temporal dev server from the venv (state kept in .data/temporal.db, web UI
 on :8233), then the worker, the notification dispatcher and the API, and stops them all
-on Ctrl-C. If one of them dies, the others are stopped too, so a half-running stack never
-lingers.
+on Ctrl-C, SIGINT or SIGTERM (alike, even when started in the background, where the shell
+ignores SIGINT for it). If one of them dies, the others are stopped too, so a half-running
+stack never lingers.
 """
 
 import asyncio
@@ -19,7 +20,8 @@ from config.settings import Settings, get_settings
 from config.temporal import connect, dev_server_search_attribute_flags
 from devstack.namespace_setup import prepare_namespace
 
-STOP_GRACE_SECONDS = 10
+# How long each process gets beyond the worker's own shutdown grace before it is killed.
+STOP_MARGIN_SECONDS = 10
 
 
 def temporal_binary() -> str:
@@ -66,10 +68,11 @@ def up(data_dir: Path, ui_port: int) -> int:
         return process
 
     def stop_all() -> None:
+        # SIGTERM, not SIGINT: a child started in the background inherits SIGINT ignored.
         for name, process in reversed(processes):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.worker_shutdown_grace.total_seconds() + STOP_MARGIN_SECONDS
         for name, process in reversed(processes):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -78,7 +81,9 @@ def up(data_dir: Path, ui_port: int) -> int:
                 process.wait()
             print(f"[disputeflow] stopped {name}", flush=True)
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Set both explicitly: Python leaves SIGINT ignored when it started ignored (`disputeflow up &`).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         server = start("temporal dev server", [
             temporal_binary(), "server", "start-dev",
@@ -92,7 +97,9 @@ def up(data_dir: Path, ui_port: int) -> int:
         asyncio.run(_prepare_namespace(settings))
         start("worker", [sys.executable, "-m", "worker"])
         start("notification dispatcher", [sys.executable, "-m", "notifications.dispatcher"])
-        api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app",
+        # The API logs each request itself, as JSON by route template (observability.processes),
+        # and the JSON logging it sets up starts after uvicorn's start-up lines: only warnings.
+        api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app", "--no-access-log", "--log-level", "warning",
                             "--host", settings.api_host, "--port", str(settings.api_port)])
         wait_for_port(settings.api_host, settings.api_port, api)
         print(
@@ -112,4 +119,6 @@ def up(data_dir: Path, ui_port: int) -> int:
         print("\n[disputeflow] stopping", flush=True)
         return 0
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the stopping short
+            signal.signal(signum, signal.SIG_IGN)
         stop_all()
