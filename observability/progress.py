@@ -9,12 +9,14 @@ from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, total: int, unit: str, *, quiet: bool):
-        self._quiet = quiet
+    """`lines=False`: no line per item off a terminal either (only the failures)."""
+
+    def __init__(self, total: int, unit: str, *, quiet: bool, lines: bool = True):
+        self._quiet = quiet or not lines
         self._bar = (tqdm(total=total, unit=f" {unit}", file=sys.stderr, dynamic_ncols=True)
                      if sys.stderr.isatty() and not quiet else None)
 
-    def item(self, line: str, *, failed: bool = False) -> None:
+    def item(self, line: str = "", *, failed: bool = False) -> None:
         """One item done; `line` says which and how (always shown when it failed)."""
         if self._bar is not None:
             if failed:

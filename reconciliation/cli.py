@@ -7,8 +7,9 @@ from archive import open_archive
 from config.settings import get_settings
 from config.temporal import connect
 from database import make_engine
+from observability.progress import Progress
 from reconciliation.checks import ReconciliationReport, reconcile
-from reconciliation.disputes import load_dispute_statuses
+from reconciliation.disputes import count_disputes, load_dispute_statuses
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
         except RuntimeError as error:  # refused, unknown host, TLS: the SDK's "Failed client connect"
             raise SystemExit(f"disputeflow reconcile: cannot reach Temporal at {settings.temporal_address}: {error}")
-        return await load_dispute_statuses(client)
+        # Listing the disputes is the long part on a large system: a bar on a terminal.
+        with Progress(await count_disputes(client), "disputes", quiet=args.json, lines=False) as progress:
+            return await load_dispute_statuses(client, on_listed=progress.item)
 
     engine = make_engine(settings.database_url)
     report = reconcile(engine, asyncio.run(statuses()), open_archive(settings, engine))

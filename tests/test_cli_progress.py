@@ -14,19 +14,22 @@ from pathlib import Path
 
 import pytest
 
+from config.temporal import cases_of
+from database import create_schema, make_engine
 from devstack import cli
 from tests.support import Stack
+from workflows.dispute import DisputeWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 DISPUTEFLOW = str(Path(sys.executable).parent / "disputeflow")
 COMMITTED = len(list(HISTORIES.glob("*.json")))
 
 
-def _replay_on_a_terminal(*argv: str) -> str:
-    """`disputeflow audit replay` with its standard error on a pseudo-terminal: what it shows there."""
+def _on_a_terminal(*argv: str, env: dict[str, str] | None = None) -> str:
+    """`disputeflow argv` with its standard error on a pseudo-terminal: what it shows there."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
-    process = subprocess.Popen([DISPUTEFLOW, "audit", "replay", *argv], stdin=subprocess.DEVNULL,
+    process = subprocess.Popen([DISPUTEFLOW, *argv], stdin=subprocess.DEVNULL, env=os.environ | (env or {}),
                                stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
     shown = b""
@@ -44,7 +47,7 @@ def _replay_on_a_terminal(*argv: str) -> str:
 
 
 def test_a_terminal_shows_a_bar_with_the_time_left() -> None:
-    shown = _replay_on_a_terminal("--histories", str(HISTORIES))
+    shown = _on_a_terminal("audit", "replay", "--histories", str(HISTORIES))
     final = shown.rstrip().split("\r")[-1]
     assert f"{COMMITTED}/{COMMITTED}" in final and "histories" in final, shown
     assert "<00:00" in final, f"no time-left estimate in {final!r}"
@@ -79,3 +82,19 @@ async def test_exporting_many_cases_writes_one_file_each(stack: Stack, tmp_path:
     err = capsys.readouterr().err
     assert f"{ids[0]}:" not in err and "[2/2] " in err and "not found: dsp-NOPE-1" in err
     assert await asyncio.to_thread(cli.main, ["audit", "export", *ids, *connection]) == 2
+
+
+async def test_reconciling_shows_a_bar_over_the_disputes_on_a_terminal_only(stack: Stack, tmp_path: Path) -> None:
+    await stack.open_dispute(await stack.register_order())
+    listed = (await stack.services.temporal.count_workflows(cases_of(DisputeWorkflow.__name__))).count
+    database = f"sqlite:///{tmp_path}/reconcile.db"
+    create_schema(make_engine(database))
+    env = {"DISPUTEFLOW_DATABASE_URL": database,
+           "DISPUTEFLOW_TEMPORAL_ADDRESS": stack.services.temporal.service_client.config.target_host}
+    final = (await asyncio.to_thread(_on_a_terminal, "reconcile", "--json", env=env)).rstrip().split("\r")[-1]
+    assert final == "", "--json keeps the terminal quiet"
+    shown = await asyncio.to_thread(_on_a_terminal, "reconcile", env=env)
+    assert f"{listed}/{listed}" in shown.rstrip().split("\r")[-1] and "disputes" in shown, shown
+    piped = subprocess.run([DISPUTEFLOW, "reconcile"], env=os.environ | env, capture_output=True, text=True,
+                           timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
