@@ -11,6 +11,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import OpenTelemetryPlugin, ReplaySafeTracerProvider, create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
@@ -136,6 +138,13 @@ async def test_a_case_counts_once_logs_json_with_its_ids_and_no_personal_data(
     settled = [line for line in lines if line["message"].startswith("settled at mediator_ruled")]
     assert settled and settled[0]["dispute_id"] == dispute_id
     assert settled[0]["workflow_id"] == dispute_id and settled[0]["run_id"] and settled[0]["activity_type"]
+
+
+@pytest.mark.parametrize("engine", ["app_engine", pytest.param("app_postgres_engine", marks=pytest.mark.postgres)])
+def test_database_errors_that_get_logged_carry_no_statement_values(engine: str, request: pytest.FixtureRequest) -> None:
+    with request.getfixturevalue(engine).connect() as connection, pytest.raises(DBAPIError) as raised:
+        connection.execute(text("SELECT no_such_column FROM ledger_accounts WHERE id = :id"), {"id": PII[0]})
+    assert PII[0] not in str(raised.value) and "hidden due to hide_parameters" in str(raised.value)
 
 
 async def _flagged(stack: Stack, dispute_id: str) -> bool:
