@@ -106,6 +106,9 @@ def up(data_dir: Path, ui_port: int) -> int:
             f"\n[disputeflow] up: API http://{settings.api_host}:{settings.api_port}/docs  "
             f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}  "
             f"notification channels {', '.join(settings.notification_channels) or 'none'}\n"
+            f"[disputeflow] metrics: API http://{settings.api_host}:{settings.api_port}/metrics, worker "
+            f"{settings.metrics_host}:{settings.worker_metrics_port} (domain), "
+            f"{settings.metrics_host}:{settings.worker_sdk_metrics_port} (Temporal SDK); 0 = off\n"
             "[disputeflow] Ctrl-C stops everything.",
             flush=True,
         )

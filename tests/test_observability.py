@@ -181,15 +181,17 @@ async def test_gauges_read_the_fund_and_the_calendar(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """The process's tracer provider, replay-safe as the Temporal plugin needs, into memory."""
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The process's tracer provider, replay-safe as the Temporal plugin needs, into memory
+    (a provider is set once per process: later tests' spans are dropped)."""
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
     if not isinstance(provider, ReplaySafeTracerProvider):
         provider = create_tracer_provider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    yield exporter
+    exporter.shutdown()
 
 
 async def test_a_mediator_ruling_is_one_trace_from_request_to_ledger(
