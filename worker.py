@@ -8,6 +8,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -23,11 +24,12 @@ from casebook import Casebook
 from complaints.activities import ComplaintActivities
 from complaints.service import ComplaintService
 from complaints.workflows import ComplaintWorkflow, SellerStandingWorkflow
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import SchemaNotReady, open_database
 from ledger import Ledger
 from notifications import NotificationService
+from observability.processes import ActivityAttempts, setup_worker
 from orders import OrderService
 from policy import load_policy
 from policy.coverage import log_calendar_coverage
@@ -41,7 +43,8 @@ log = logging.getLogger("disputeflow.worker")
 
 
 def build_worker(client: Client, task_queue: str, engine: Engine, executor: ThreadPoolExecutor,
-                 ledger: Ledger | None = None, archive: Archive | None = None) -> Worker:
+                 ledger: Ledger | None = None, archive: Archive | None = None, **tuning: Any) -> Worker:
+    """`tuning`: more Worker options, such as `tuning_options(settings)`."""
     ledger = ledger or Ledger(engine)
     archive = archive or open_archive(get_settings(), engine)
     orders = OrderService(engine, ledger)
@@ -58,7 +61,19 @@ def build_worker(client: Client, task_queue: str, engine: Engine, executor: Thre
             *_activity_methods(ComplaintActivities(ledger, ComplaintService(engine), client)),
         ],
         activity_executor=executor,
+        interceptors=[ActivityAttempts()],
+        **tuning,
     )
+
+
+def tuning_options(settings: Settings) -> dict[str, Any]:
+    """The Worker options of the settings' worker tuning (config/settings.py)."""
+    return {
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_cached_workflows": settings.worker_sticky_cache_size,
+        "graceful_shutdown_timeout": settings.worker_shutdown_grace,
+    }
 
 
 def _activity_methods(instance: object) -> list:
@@ -67,22 +82,25 @@ def _activity_methods(instance: object) -> list:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    # Cases run on the policy recorded at opening; this is the one new cases get.
-    log_calendar_coverage(load_policy(settings.policy), settings.calendar_warning_days, log)
     engine = open_database(settings.database_url)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    ledger = Ledger(engine)
+    # Cases run on the policy recorded at opening; this is the one new cases get.
+    policy = load_policy(settings.policy)
+    observed = setup_worker(settings, ledger, policy)
+    log_calendar_coverage(policy, settings.calendar_warning_days, log)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, **observed)
     await ensure_sweep_schedule(client, settings.task_queue, settings.archive_sweep_every)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, engine, executor)
+    with ThreadPoolExecutor(max_workers=settings.worker_activity_executor_size) as executor:
+        worker = build_worker(client, settings.task_queue, engine, executor, ledger=ledger,
+                              **tuning_options(settings))
         async with worker:
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
-            log.info("worker stopping: finishing in-flight activities")
+            log.info("worker stopping: finishing in-flight activities (up to %s)", settings.worker_shutdown_grace)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ class LedgerActivities:
             advanced = Hold.of(self._ledger.find_transfer(Leg.ADVANCE.id(request.dispute_id)))
             plan = plans.settlement(request, request.refund, request.step, frozen, advanced)
             self._ledger.create_transfers(plan.transfers)
+            activity.logger.info("settled at %s: %d transfers, refund %d", request.step, len(plan.transfers),
+                                 request.refund)
             return plan.figures
 
     @activity.defn

@@ -3,6 +3,7 @@ from temporalio import activity
 
 from casebook import Casebook
 from notifications import NotificationService
+from observability.domain import count_case_event
 from reporting.projection import project
 from workflows.models import Notification
 
@@ -24,4 +25,7 @@ class NotificationActivities:
             if notification.report is not None:
                 project(db, notification.dispute_id, notification.report)
 
-        self._service.enqueue(notification, alongside=read_models)
+        written = self._service.enqueue(notification, alongside=read_models)
+        # The notification carrying the case is its one per event: counted the once it is written.
+        if written and notification.kind == "state_changed" and notification.case is not None:
+            count_case_event(notification.data["event"], notification.case)

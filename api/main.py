@@ -32,6 +32,8 @@ from complaints.policy import load_complaint_policy
 from complaints.router import router as complaints_router
 from ledger import Ledger
 from notifications import NotificationService
+from observability.processes import configure_api_process, setup_api
+from observability.tracing import temporal_plugins
 from orders import OrderService
 from policy import load_policy
 from policy.coverage import log_calendar_coverage
@@ -50,7 +52,8 @@ async def build_services(settings: Settings) -> Services:
     ledger_ = Ledger(engine)
     return Services(
         settings=settings,
-        temporal=await connect(settings.temporal_address, settings.temporal_namespace),
+        temporal=await connect(settings.temporal_address, settings.temporal_namespace,
+                               plugins=temporal_plugins(settings)),
         engine=engine,
         ledger=ledger_,
         orders=OrderService(engine, ledger_),
@@ -67,6 +70,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is None:
+            configure_api_process(get_settings())
             app.state.services = await build_services(get_settings())
         running = app.state.services
         log_calendar_coverage(running.policy, running.settings.calendar_warning_days, log)
@@ -87,6 +91,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     install_problem_handlers(app)
+    setup_api(app, services.settings if services is not None else get_settings())
 
     @app.middleware("http")
     async def request_id(request: Request, call_next):

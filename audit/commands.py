@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from observability.progress import Progress
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -29,9 +31,13 @@ def add_parser(commands: Any) -> None:
         parser.add_argument("--address", help="Temporal frontend host:port (default: from the settings)")
         parser.add_argument("--namespace", help="Temporal namespace (default: from the settings)")
 
-    export = actions.add_parser("export", help="write a dispute's full history as standard Temporal JSON")
-    export.add_argument("dispute_id")
-    export.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    export = actions.add_parser("export", help="write disputes' full histories as standard Temporal JSON")
+    export.add_argument("dispute_ids", nargs="+", metavar="DISPUTE_ID")
+    export.add_argument("-o", "--output", type=Path,
+                        help="file to write (default: standard output); with several disputes, a directory "
+                             "that gets DISPUTE_ID.json each")
+    export.add_argument("--quiet", action="store_true",
+                        help="with several disputes: only the ones not found on standard error")
     connection(export)
 
     trail = actions.add_parser("trail", help="what happened in a dispute, from its history")
@@ -59,7 +65,9 @@ def add_parser(commands: Any) -> None:
                         help="replay against these workflow classes instead of worker.WORKFLOWS "
                              "(a class or a list), e.g. to check a candidate build")
     replay.add_argument("--json", action="store_true", help="print the full report as JSON")
-    replay.add_argument("--quiet", action="store_true", help="no per-dispute progress lines")
+    replay.add_argument("--quiet", action="store_true",
+                        help="only the failures on standard error (also with --json); a terminal shows a "
+                             "progress bar with the time left instead of a line per dispute")
     connection(replay)
 
     actions.add_parser("verify", help="recompute the archive's hash chain; exit 1 naming the first broken record",
@@ -111,13 +119,12 @@ def _archive():
     return open_archive(settings, open_database(settings.database_url))
 
 
-async def _fetch(args: argparse.Namespace):
+async def _fetch(args: argparse.Namespace, dispute_id: str):
     from archive.source import case_runs
     from audit import history
 
-    client = await _client(args)
     try:
-        return await case_runs(client, _archive(), args.dispute_id)
+        return await case_runs(await _client(args), _archive(), dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
@@ -126,18 +133,50 @@ async def _fetch(args: argparse.Namespace):
 async def _export(args: argparse.Namespace) -> int:
     from audit import history as histories
 
-    runs = await _fetch(args)
+    ids = list(dict.fromkeys(args.dispute_ids))
+    if len(ids) > 1:
+        return await _export_many(args, ids)
+    [dispute_id] = ids
+    runs = await _fetch(args, dispute_id)
     if runs is None:
         return EXIT_FAILED
     # Whoever holds the payload keys runs this command: the export is in the clear.
     text = histories.export_json(runs) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-        print(f"{args.dispute_id}: {sum(len(run.events) for run in runs)} events in {len(runs)} "
-              f"{'run' if len(runs) == 1 else 'runs'} written to {args.output}", file=sys.stderr)
+        print(f"{dispute_id}: {_events(runs)} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+async def _export_many(args: argparse.Namespace, ids: list[str]) -> int:
+    from archive.source import case_runs
+    from audit import history as histories
+
+    if args.output is None or (args.output.exists() and not args.output.is_dir()):
+        raise _UsageError("several disputes need -o DIRECTORY")
+    args.output.mkdir(parents=True, exist_ok=True)
+    client, archive = await _client(args), _archive()
+    missing = []
+    with Progress(len(ids), "cases", quiet=args.quiet) as progress:
+        for done, dispute_id in enumerate(ids, 1):
+            try:
+                runs = await case_runs(client, archive, dispute_id)
+            except histories.DisputeNotFound as error:
+                missing.append(dispute_id)
+                progress.item(f"[{done}/{len(ids)}] {error}", failed=True)
+                continue
+            path = args.output / f"{dispute_id}.json"
+            path.write_text(histories.runs_to_json(runs) + "\n", encoding="utf-8")
+            progress.item(f"[{done}/{len(ids)}] {dispute_id}: {_events(runs)} written to {path}")
+    print(f"{len(ids) - len(missing)} of {len(ids)} disputes exported to {args.output}"
+          + (f"; not found: {', '.join(missing)}" if missing else ""), file=sys.stderr)
+    return EXIT_FAILED if missing else EXIT_OK
+
+
+def _events(runs) -> str:
+    return f"{sum(len(run.events) for run in runs)} events in {len(runs)} {'run' if len(runs) == 1 else 'runs'}"
 
 
 async def _trail(args: argparse.Namespace) -> int:
@@ -149,7 +188,7 @@ async def _trail(args: argparse.Namespace) -> int:
     if args.history is not None:
         runs = histories.read_runs(args.history)
     else:
-        runs = await _fetch(args)
+        runs = await _fetch(args, args.dispute_id)
         if runs is None:
             return EXIT_FAILED
     trail = build_trail(runs, mechanics=args.mechanics)
@@ -217,16 +256,15 @@ async def _replay(args: argparse.Namespace) -> int:
     started = time.monotonic()
     done = 0
 
-    def progress(outcome: replay.ReplayOutcome) -> None:
-        nonlocal done
-        done += 1
-        if args.quiet and outcome.ok:
-            return
-        verdict = "ok" if outcome.ok else f"{outcome.status.value.upper()}: {outcome.reason}"
-        where = f" ({outcome.source})" if outcome.source and not outcome.ok else ""
-        print(f"[{done}/{total}] {outcome.dispute_id} {verdict}{where}", file=sys.stderr, flush=True)
+    with Progress(total, "histories", quiet=args.quiet or args.json) as progress:
+        def replayed(outcome: replay.ReplayOutcome) -> None:
+            nonlocal done
+            done += 1
+            verdict = "ok" if outcome.ok else f"{outcome.status.value.upper()}: {outcome.reason}"
+            where = f" ({outcome.source})" if outcome.source and not outcome.ok else ""
+            progress.item(f"[{done}/{total}] {outcome.dispute_id} {verdict}{where}", failed=not outcome.ok)
 
-    report = await replayer.replay(sources, on_outcome=progress)
+        report = await replayer.replay(sources, on_outcome=replayed)
     report = report.model_copy(update={"query": query, "truncated": truncated})
     if args.json:
         print(report.model_dump_json(indent=2))

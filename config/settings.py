@@ -13,7 +13,7 @@ import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -157,6 +157,34 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Where the embedded stack keeps its state: the Temporal dev server's and the SQLite database."""
         return self.home / ".data"
+
+    # Observability (README "Operating disputeflow"). The API serves its metrics at /metrics on
+    # api_port; the worker has two listeners on metrics_host: its own and the domain's metrics
+    # (worker_metrics_port) and the Temporal SDK's exporter (worker_sdk_metrics_port). 0 = off.
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    worker_sdk_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # Tracing is off until an OTLP/HTTP traces endpoint is set, e.g. http://collector:4318/v1/traces.
+    otlp_endpoint: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Worker tuning: how many workflow tasks and activities one worker runs at once, the threads
+    # its (synchronous) activities run on, and how many cases it keeps in memory between tasks
+    # (the sticky cache; a case evicted is replayed from history on its next task).
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    worker_max_concurrent_activities: int = Field(default=16, ge=1)
+    worker_activity_executor_size: int = Field(default=16, ge=1)
+    worker_sticky_cache_size: int = Field(default=1000, ge=0)
+    # On SIGINT/SIGTERM the worker stops polling and lets in-flight activities finish for this
+    # long before cancelling them (they are idempotent: Temporal retries them elsewhere).
+    worker_shutdown_grace: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))
+
+    @model_validator(mode="after")
+    def _executor_runs_every_activity(self) -> "Settings":
+        # An activity the executor cannot run at once only waits inside its start-to-close timeout.
+        if self.worker_activity_executor_size < self.worker_max_concurrent_activities:
+            raise ValueError("worker_activity_executor_size must be at least worker_max_concurrent_activities")
+        return self
 
 
 @lru_cache

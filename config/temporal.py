@@ -1,6 +1,7 @@
 """Temporal connection details shared by the worker, the API, the CLI and the tests."""
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -10,10 +11,11 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.common.v1 import Payload
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, Plugin
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 
 from config.settings import Settings, get_settings
 from security.encryption import EncryptionCodec, PayloadKeyring
@@ -77,10 +79,12 @@ def dev_server_search_attribute_flags() -> list[str]:
     return flags
 
 
-async def connect(address: str, namespace: str, settings: Settings | None = None) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter(settings))
-
-
+async def connect(address: str, namespace: str, settings: Settings | None = None, *, runtime: Runtime | None = None,
+                  plugins: Sequence[Plugin] = ()) -> Client:
+    """`runtime` carries the worker's SDK metrics exporter, `plugins` the tracing
+    (observability.processes); both are independent of the data converter."""
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(settings),
+                                runtime=runtime, plugins=list(plugins))
 @dataclass(frozen=True)
 class Visibility:
     """A Temporal visibility query, built from typed clauses joined by AND. Values are quoted,

@@ -53,7 +53,8 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
             if not _SCHEMA_NAME.match(schema):
                 raise ValueError(f"{schema!r} is not a plain PostgreSQL schema name")
             connect_args["options"] = f"-csearch_path={schema}"
-        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, echo=echo)
+        # As for SQLite below: no statement values in error text.
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, echo=echo, hide_parameters=True)
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
                      "use sqlite:///path or postgresql+psycopg://...")
 
@@ -66,6 +67,9 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
         url,
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        # Database errors are logged (api/problems.py): their text must not carry the values
+        # of the statement, which may be a party's personal data.
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")

@@ -1,8 +1,14 @@
-"""The `disputeflow` command."""
+"""The `disputeflow` command.
+
+Exit status, for every subcommand: 0 clean, 1 findings (a replay that fails, a reconciliation
+finding, a broken archive chain, a dispute not found), 2 a usage, connection or internal error.
+"""
 
 import argparse
+import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from archive import cli as archive_commands
@@ -63,14 +69,44 @@ def _run(argv: list[str] | None) -> int:
     return 2
 
 
-def run() -> int:
-    """The console script: like other Unix tools, stop quietly when a pipe reader closes."""
+EXIT_ERROR = 2
+
+
+def exit_status(argv: list[str] | None = None) -> int:
+    """`main`'s status, with every way out mapped onto the documented codes."""
     try:
-        return main()
+        return main(argv)
+    except SystemExit as stop:  # argparse's usage errors (2) and --help (0), SystemExit("message")
+        if isinstance(stop.code, int) or stop.code is None:
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError:
+        # Like other Unix tools, stop quietly when a pipe reader closes.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # a bug or an outage nobody caught: never 1, which means "findings"
+        traceback.print_exc()
+        return EXIT_ERROR
+
+
+def run() -> None:
+    """The console script. It ends the process without the interpreter's teardown: the
+    Temporal client's Rust core keeps Tokio threads that may still hold a Python callback
+    (a failed connection, a cancelled call), and when one of them takes or releases the GIL
+    while CPython finalizes, CPython aborts with "Fatal Python error: PyGILState_Release"
+    and status 134 (temporalio/sdk-python#300). Everything worth keeping is flushed first."""
+    status = exit_status()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    raise SystemExit(run())
+    run()

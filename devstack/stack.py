@@ -2,9 +2,9 @@
 
 Migrates the database (`disputeflow migrate`), starts the Temporal dev server from the venv
 (state kept in .data/temporal.db under DISPUTEFLOW_HOME, web UI on :8233), then the worker,
-the notification dispatcher and the API, and stops them all
-on Ctrl-C. If one of them dies, the others are stopped too, so a half-running stack never
-lingers.
+the notification dispatcher and the API, and stops them all on Ctrl-C, SIGINT or SIGTERM
+(alike, even when started in the background, where the shell ignores SIGINT for it). If one
+of them dies, the others are stopped too, so a half-running stack never lingers.
 """
 
 import asyncio
@@ -24,7 +24,8 @@ from database import make_engine, migrate
 from devstack.namespace_setup import prepare_namespace
 from security.encryption import write_development_keyring
 
-STOP_GRACE_SECONDS = 10
+# How long each process gets beyond the worker's own shutdown grace before it is killed.
+STOP_MARGIN_SECONDS = 10
 
 
 def temporal_binary() -> str:
@@ -95,10 +96,11 @@ def up(data_dir: Path | None, ui_port: int) -> int:
         return process
 
     def stop_all() -> None:
+        # SIGTERM, not SIGINT: a child started in the background inherits SIGINT ignored.
         for name, process in reversed(processes):
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.worker_shutdown_grace.total_seconds() + STOP_MARGIN_SECONDS
         for name, process in reversed(processes):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -107,7 +109,9 @@ def up(data_dir: Path | None, ui_port: int) -> int:
                 process.wait()
             print(f"[disputeflow] stopped {name}", flush=True)
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Set both explicitly: Python leaves SIGINT ignored when it started ignored (`disputeflow up &`).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         server = start("temporal dev server", [
             temporal_binary(), "server", "start-dev",
@@ -123,7 +127,9 @@ def up(data_dir: Path | None, ui_port: int) -> int:
         asyncio.run(_prepare_namespace(settings))
         start("worker", [sys.executable, "-m", "worker"])
         start("notification dispatcher", [sys.executable, "-m", "notifications.dispatcher"])
-        api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app",
+        # The API logs each request itself, as JSON by route template (observability.processes),
+        # and the JSON logging it sets up starts after uvicorn's start-up lines: only warnings.
+        api = start("api", [sys.executable, "-m", "uvicorn", "api.main:app", "--no-access-log", "--log-level", "warning",
                             "--host", settings.api_host, "--port", str(settings.api_port)])
         wait_for_port(settings.api_host, settings.api_port, api)
         print(
@@ -131,6 +137,9 @@ def up(data_dir: Path | None, ui_port: int) -> int:
             f"API http://{settings.api_host}:{settings.api_port}/docs  "
             f"Temporal UI http://{host}:{ui_port}  policy {settings.policy}  ledger {settings.database_url}  "
             f"notification channels {', '.join(settings.notification_channels) or 'none'}\n"
+            f"[disputeflow] metrics: API http://{settings.api_host}:{settings.api_port}/metrics, worker "
+            f"{settings.metrics_host}:{settings.worker_metrics_port} (domain), "
+            f"{settings.metrics_host}:{settings.worker_sdk_metrics_port} (Temporal SDK); 0 = off\n"
             "[disputeflow] Ctrl-C stops everything.",
             flush=True,
         )
@@ -144,4 +153,6 @@ def up(data_dir: Path | None, ui_port: int) -> int:
         print("\n[disputeflow] stopping", flush=True)
         return 0
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the stopping short
+            signal.signal(signum, signal.SIG_IGN)
         stop_all()

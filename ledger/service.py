@@ -20,6 +20,7 @@ from ledger.accounts import AccountKind, AccountSpec
 from ledger.errors import UnknownAccount
 from ledger.models import LedgerAccount, LedgerTransfer
 from ledger.types import AccountBalance, OrderRefunds, TransferRequest, TransferResult, TransferView, account_view, transfer_view
+from observability.metrics import ledger_posting
 
 
 class Ledger:
@@ -81,7 +82,8 @@ class Ledger:
         requests = list(requests)
         if not requests:
             return []
-        return batch.write(self.engine, requests, opening, entering)
+        with ledger_posting(len(requests)):
+            return batch.write(self.engine, requests, opening, entering)
 
     def transfers(
         self,

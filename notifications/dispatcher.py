@@ -34,6 +34,7 @@ from config.settings import Settings, get_settings
 from database import SchemaNotReady, open_database
 from notifications.channels import Channel, DeliveryFailed, channels_from_names
 from notifications.models import DeliveryStatus, OutboxMessage, utcnow
+from observability.processes import setup_dispatcher
 
 log = logging.getLogger("disputeflow.dispatcher")
 
@@ -170,10 +171,10 @@ def build_dispatcher(settings: Settings, engine: Engine) -> Dispatcher:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    setup_dispatcher(settings)
     # httpx logs every request's URL at INFO, and a webhook URL often carries a secret.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = get_settings()
     engine = open_database(settings.database_url)
     dispatcher = build_dispatcher(settings, engine)
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -25,19 +25,23 @@ class NotificationService:
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: NotificationMessage, *, alongside: Callable[[Session], None] | None = None) -> None:
+    def enqueue(self, message: NotificationMessage, *, alongside: Callable[[Session], None] | None = None) -> bool:
         """Write the message to the outbox once; the dispatcher delivers it from there.
-        `alongside` writes what must commit with it (the read models of the same event)."""
+        `alongside` writes what must commit with it (the read models of the same event).
+        True for the call that wrote it."""
         try:
             with session(self._engine) as db:
+                if db.get(OutboxMessage, message.id) is not None:
+                    return False  # a retried activity: the message and its rows are written
                 if alongside is not None:
                     alongside(db)
                 self.add(db, message)
+            return True
         except IntegrityError:
             with Session(self._engine) as db:
                 if db.get(OutboxMessage, message.id) is None:
                     raise
-            # A concurrent retry wrote it first, and what goes alongside it.
+            return False  # a concurrent retry wrote it first, and what goes alongside it
 
     @staticmethod
     def add(db: Session, message: NotificationMessage) -> None:

@@ -8,8 +8,9 @@ from complaints.calls import complaint_ids
 from config.settings import get_settings
 from config.temporal import connect
 from database import open_database
+from observability.progress import Progress
 from reconciliation.checks import ReconciliationReport, reconcile
-from reconciliation.disputes import load_dispute_statuses
+from reconciliation.disputes import count_disputes, load_dispute_statuses
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -22,8 +23,14 @@ def run(args: argparse.Namespace) -> int:
     engine = open_database(settings.database_url)  # first: a missing ledger is said before Temporal is asked
 
     async def statuses():
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await load_dispute_statuses(client), set(await complaint_ids(client))
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        except RuntimeError as error:  # refused, unknown host, TLS: the SDK's "Failed client connect"
+            raise SystemExit(f"disputeflow reconcile: cannot reach Temporal at {settings.temporal_address}: {error}")
+        # Listing the disputes is the long part on a large system: a bar on a terminal.
+        with Progress(await count_disputes(client), "disputes", quiet=args.json, lines=False) as progress:
+            disputes = await load_dispute_statuses(client, on_listed=progress.item)
+        return disputes, set(await complaint_ids(client))
 
     disputes, complaints = asyncio.run(statuses())
     report = reconcile(engine, disputes, open_archive(settings, engine), complaints)

@@ -1,7 +1,7 @@
 """Which disputes exist and which are closed with their money settled, from Temporal."""
 
 import asyncio
-
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -20,13 +20,14 @@ _CLOSED = (DisputeState.SUCCESS.value, DisputeState.CLOSED.value)
 QUERY_TIMEOUT = timedelta(seconds=2)
 
 
-async def load_dispute_statuses(client: Client) -> dict[str, DisputeStatus]:
+async def load_dispute_statuses(client: Client,
+                                on_listed: Callable[[], None] = lambda: None) -> dict[str, DisputeStatus]:
     """Every dispute, `settled` when it is closed and its settlement has run.
 
     Completed cases are settled; so is any case whose `Settlement` search attribute says
     so. A closed case from before that attribute existed, still within its appeal window,
     is asked (a Query); one that cannot answer, because no worker polls its task queue,
-    is marked `verified=False`.
+    is marked `verified=False`. `on_listed` is called for each dispute listed.
     """
     statuses: dict[str, DisputeStatus] = {}
     in_appeal_window: list[tuple[str, str]] = []
@@ -40,6 +41,7 @@ async def load_dispute_statuses(client: Client) -> dict[str, DisputeStatus]:
         if not settled and execution.status == WorkflowExecutionStatus.RUNNING \
                 and attrs.get(SearchAttributes.STATE) in _CLOSED:
             in_appeal_window.append((execution.id, execution.task_queue))
+        on_listed()
     # A query to a task queue nobody polls waits out its timeout: do not ask those.
     polled = {queue for queue in {q for _, q in in_appeal_window} if await _has_pollers(client, queue)}
     answered = await asyncio.gather(*(_ask_if_settled(client, statuses[dispute_id], queue in polled)
@@ -57,6 +59,10 @@ async def _ask_if_settled(client: Client, status: DisputeStatus, polled: bool) -
     except RPCError:
         return status.model_copy(update={"verified": False})
     return status.model_copy(update={"settled": view.resolution is not None and view.resolution.settled})
+
+
+async def count_disputes(client: Client) -> int:
+    return (await client.count_workflows(cases_of(DisputeWorkflow.__name__))).count
 
 
 async def _has_pollers(client: Client, task_queue: str) -> bool:

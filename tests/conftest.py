@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -106,15 +107,16 @@ StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
 def stack_factory(temporal_env: WorkflowEnvironment, activity_executor: ThreadPoolExecutor) -> StackFactory:
     """`async with stack_factory(engine) as stack:` a stack like `stack`'s (API, worker, fresh
     task queue) whose API and worker use `engine`. `tokens` replaces the development tokens;
-    `temporal` replaces the session's Temporal client (e.g. one through a proxy)."""
+    `temporal` replaces the session's Temporal client (e.g. one through a proxy); `settings`
+    sets more Settings fields."""
 
     @asynccontextmanager
     async def build(engine: Engine, *, tokens: dict[str, TokenGrant] | None = None,
-                    temporal: Client | None = None) -> AsyncIterator[Stack]:
+                    temporal: Client | None = None, settings: dict[str, Any] | None = None) -> AsyncIterator[Stack]:
         temporal = temporal or temporal_env.client
         task_queue = f"disputes-{uuid.uuid4().hex[:10]}"
         settings = Settings(task_queue=task_queue, database_url=engine.url.render_as_string(hide_password=False),
-                            **({"tokens": tokens} if tokens is not None else {}))
+                            **({"tokens": tokens} if tokens is not None else {}), **(settings or {}))
         ledger = Ledger(engine)
         archive = open_archive(settings, engine)
         services = Services(
