@@ -8,20 +8,15 @@ page deep in the queue (by cursor), a filtered page, one mediator's own cases, a
 the whole queue. Prints the median and the slowest of each.
 """
 
-import argparse
 import random
-import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from casebook import Casebook, QueueFilter
-from database import make_engine, migrate, session
+from database import migrate, session
+from database.bench import on_each_database, parser, timed
 from money import Money
 from workflows.models import CaseSnapshot, DeadlineKind, DisputeState, ReasonCategory
 
@@ -56,16 +51,6 @@ def fill(engine: Engine, cases: int, seed: int = 7) -> None:
             ))
 
 
-def _timed(call: Callable[[], object], rounds: int) -> tuple[float, float]:
-    call()  # warm caches and the connection pool
-    seconds = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds) * 1000, max(seconds) * 1000
-
-
 def bench(label: str, engine: Engine, cases: int, rounds: int, limit: int) -> None:
     migrate(engine)
     started = time.perf_counter()
@@ -95,42 +80,18 @@ def bench(label: str, engine: Engine, cases: int, rounds: int, limit: int) -> No
         "one mediator's own cases": lambda: casebook.queue(QueueFilter(mediator_id=MEDIATORS[0]), limit=limit),
     }
     for name, call in pages.items():
-        median, slowest = _timed(call, rounds)
+        median, slowest = timed(call, rounds)
         print(f"  {name:<40} limit {limit}: median {median:6.2f} ms, slowest {slowest:6.2f} ms")
-    median, slowest = _timed(walk, max(rounds // 10, 3))
+    median, slowest = timed(walk, max(rounds // 10, 3))
     print(f"  {'the whole queue, page by page':<40} limit {limit}: median {median:6.1f} ms, slowest {slowest:6.1f} ms")
 
 
-@contextmanager
-def _throwaway_schema(url: str) -> Iterator[Engine]:
-    schema = f"bench_queue_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, schema=schema)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--limit", type=int, default=50)
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, e.g. postgresql://postgres@127.0.0.1/test")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        engine = make_engine(f"sqlite:///{directory}/casebook.db")
-        bench("SQLite", engine, args.cases, args.rounds, args.limit)
-        engine.dispose()
-    if args.postgres:
-        with _throwaway_schema(args.postgres) as engine:
-            bench("PostgreSQL", engine, args.cases, args.rounds, args.limit)
+    options = parser(__doc__, cases=10_000, rounds=50)
+    options.add_argument("--limit", type=int, default=50)
+    args = options.parse_args()
+    on_each_database("queue", args.postgres,
+                     lambda label, engine: bench(label, engine, args.cases, args.rounds, args.limit))
 
 
 if __name__ == "__main__":

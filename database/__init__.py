@@ -2,5 +2,9 @@
 
 from database.engine import fetch, make_engine, session
 from database.schema import SchemaNotReady, migrate, open_database
+from database.scratch import new_schema_name, throwaway_schema
 
-__all__ = ["SchemaNotReady", "fetch", "make_engine", "migrate", "open_database", "session"]
+__all__ = [
+    "SchemaNotReady", "fetch", "make_engine", "migrate", "new_schema_name", "open_database", "session",
+    "throwaway_schema",
+]

@@ -20,6 +20,10 @@ from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 from reporting import cli as report_commands
 
+# The modules whose subcommands `disputeflow` offers: each has `add_parser(commands)` and `run(args)`.
+_SUBCOMMANDS = (audit_commands, archive_commands, reconcile_command, casebook_command, report_commands,
+                notification_commands, calendar_update, namespace_setup, migrate)
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
@@ -36,37 +40,15 @@ def _run(argv: list[str] | None) -> int:
     up.add_argument("--data-dir", type=Path, help="where the Temporal server keeps its state "
                     "(default: .data under DISPUTEFLOW_HOME)")
     up.add_argument("--ui-port", type=int, default=8233)
-    audit_commands.add_parser(commands)
-    archive_commands.add_parser(commands)
-    reconcile_command.add_parser(commands)
-    casebook_command.add_parser(commands)
-    report_commands.add_parser(commands)
-    notification_commands.add_parsers(commands)
-    calendar_update.add_parser(commands)
-    namespace_setup.add_parser(commands)
-    migrate.add_parser(commands)
+    up.set_defaults(handler=lambda args: stack.up(args.data_dir, args.ui_port))
+    for module in _SUBCOMMANDS:
+        # A module adds one or more subcommands; each of them runs through the module's `run`.
+        before = set(commands.choices)
+        module.add_parser(commands)
+        for name in commands.choices.keys() - before:
+            commands.choices[name].set_defaults(handler=module.run)
     args = parser.parse_args(argv)
-    if args.command == "up":
-        return stack.up(args.data_dir, args.ui_port)
-    if args.command == "audit":
-        return audit_commands.run(args)
-    if args.command == "archive":
-        return archive_commands.run(args)
-    if args.command == "reconcile":
-        return reconcile_command.run(args)
-    if args.command == "casebook":
-        return casebook_command.run(args)
-    if args.command == "report":
-        return report_commands.run(args)
-    if args.command in ("dispatch", "notifications"):
-        return notification_commands.run(args)
-    if args.command == "calendar-update":
-        return calendar_update.run(args)
-    if args.command == "namespace-setup":
-        return namespace_setup.run(args)
-    if args.command == "migrate":
-        return migrate.run(args)
-    return 2
+    return args.handler(args)
 
 
 EXIT_ERROR = 2

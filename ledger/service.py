@@ -51,13 +51,9 @@ class Ledger:
         kind: AccountKind | str | None = None,
         currency: str | None = None,
     ) -> list[AccountBalance]:
-        query = select(LedgerAccount).order_by(LedgerAccount.id)
-        if owner is not None:
-            query = query.where(LedgerAccount.owner == owner)
-        if kind is not None:
-            query = query.where(LedgerAccount.kind == AccountKind(kind).value)
-        if currency is not None:
-            query = query.where(LedgerAccount.currency == currency)
+        kind = None if kind is None else AccountKind(kind).value
+        query = select(LedgerAccount).filter_by(**_given(owner=owner, kind=kind, currency=currency))
+        query = query.order_by(LedgerAccount.id)
         with Session(self.engine) as db:
             return [account_view(row) for row in db.exec(query)]
 
@@ -92,11 +88,8 @@ class Ledger:
         order_id: str | None = None,
     ) -> list[TransferView]:
         """Transfers matching every given filter, in creation order."""
-        query = select(LedgerTransfer).order_by(LedgerTransfer.seq)
-        if dispute_id is not None:
-            query = query.where(LedgerTransfer.dispute_id == dispute_id)
-        if order_id is not None:
-            query = query.where(LedgerTransfer.order_id == order_id)
+        query = select(LedgerTransfer).filter_by(**_given(dispute_id=dispute_id, order_id=order_id))
+        query = query.order_by(LedgerTransfer.seq)
         if account_id is not None:
             query = query.where(
                 or_(
@@ -140,3 +133,8 @@ class Ledger:
             accounts = {row.id: row for row in db.exec(accounts_query)}
             transfers = list(db.exec(transfers_query))
         return accounts, transfers
+
+
+def _given(**filters: object) -> dict[str, object]:
+    """The filters a caller gave, for `filter_by`: None means not filtered on."""
+    return {name: value for name, value in filters.items() if value is not None}

@@ -17,7 +17,7 @@ EXIT_UNKNOWN = 3
 EXIT_NOT_DEAD = 4
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def add_parser(commands: argparse._SubParsersAction) -> None:
     commands.add_parser("dispatch", help="deliver outbox messages to the external channels until Ctrl-C")
     parser = commands.add_parser("notifications", help="dead-lettered notifications: list and re-send")
     actions = parser.add_subparsers(dest="action", required=True)

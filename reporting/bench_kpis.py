@@ -8,16 +8,14 @@ breakdown, and the trends. Prints the median and the slowest of each. Not a test
 depend on the machine.
 """
 
-import argparse
 import random
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from casebook.bench_queue import _throwaway_schema, _timed
-from database import make_engine, migrate, session
+from database import migrate, session
+from database.bench import on_each_database, parser, timed
 from identity import Role
 from policy import Milestone, default_policy
 from reporting.facts import CaseFacts
@@ -102,23 +100,13 @@ def bench(label: str, engine: Engine, cases: int, rounds: int) -> None:
     calls["one month, by mediator"] = lambda: reader.report(start, start + timedelta(days=30), policy, as_of=end,
                                                             by=Breakdown.MEDIATOR)
     for name, call in calls.items():
-        median, slowest = _timed(call, rounds)
+        median, slowest = timed(call, rounds)
         print(f"  {name:<28} median {median:8.1f} ms, slowest {slowest:8.1f} ms")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, e.g. postgresql://postgres@127.0.0.1/test")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        engine = make_engine(f"sqlite:///{directory}/reporting.db")
-        bench("SQLite", engine, args.cases, args.rounds)
-        engine.dispose()
-    if args.postgres:
-        with _throwaway_schema(args.postgres) as engine:
-            bench("PostgreSQL", engine, args.cases, args.rounds)
+    args = parser(__doc__, cases=100_000, rounds=3).parse_args()
+    on_each_database("reporting", args.postgres, lambda label, engine: bench(label, engine, args.cases, args.rounds))
 
 
 if __name__ == "__main__":
