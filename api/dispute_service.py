@@ -26,10 +26,10 @@ from money import Money
 from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderRuledOn, OrderNotFound, ReopenWindowClosed
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
+from workflows.actions import Call
 from workflows.models import (
     Action,
     ActionArgs,
-    Call,
     DisputeInput,
     DisputeState,
     DisputeView,
