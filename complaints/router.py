@@ -206,18 +206,13 @@ def _action_endpoint(action: ComplaintAction, args_model: type[ComplaintArgs]):
         if idempotency_key:
             # The key names this caller's one request: reused for another one, it is refused.
             fingerprint = idempotency.fingerprint(f"{action.value}:{complaint_id}", body.model_dump(mode="json"))
-            await run_in_threadpool(_claim_key, services, actor, idempotency_key, fingerprint, complaint_id)
-            update_id = f"{actor.role.value}:{actor.party_id}:{idempotency_key}"
+            update_id = await run_in_threadpool(idempotency.claim_action, services.engine, actor, idempotency_key,
+                                                fingerprint, complaint_id)
         await dispute_calls.act(services.temporal, complaint_id, action, Call(actor=actor, args=body), update_id,
                                 kind=calls.COMPLAINT)
         return await calls.view(services.temporal, complaint_id)
 
     return endpoint
-
-
-def _claim_key(services: Services, actor: Actor, key: str, fingerprint: str, complaint_id: str) -> None:
-    if idempotency.recall(services.engine, actor, key, fingerprint) is None:
-        idempotency.remember(services.engine, actor, key, fingerprint, complaint_id)
 
 
 for _action, _args in COMPLAINT_ARGS.items():
