@@ -28,7 +28,7 @@ class LedgerActivities:
     @activity.defn
     def freeze_escrow(self, request: FreezeEscrow) -> EscrowFrozen:
         """Hold the order's escrow as a pending payout to the seller while the dispute is open."""
-        with _as_application_error():
+        with as_application_error():
             existing = self._ledger.find_transfer(Leg.FREEZE.id(request.dispute_id))
             if existing is not None:
                 return EscrowFrozen(transfer_id=existing.id, amount=existing.amount)
@@ -44,7 +44,7 @@ class LedgerActivities:
     def pay_advance(self, request: PayAdvance) -> str:
         """先行垫付: pay the buyer from the guarantee fund."""
         # A fund that cannot cover the advance is a refusal, not something a retry fixes.
-        with _as_application_error(non_retryable=FUND_CANNOT_PAY):
+        with as_application_error(non_retryable=FUND_CANNOT_PAY):
             advance = plans.advance(request.dispute_id, request.order_id, request.buyer_id, request.currency,
                                     request.amount, request.two_phase)
             self._ledger.create_transfers([advance])
@@ -53,7 +53,7 @@ class LedgerActivities:
     @activity.defn
     def settle_dispute(self, request: SettleDispute) -> DisputeSettled:
         """Close the dispute's money in one atomic batch (see `plans.settlement`)."""
-        with _as_application_error():
+        with as_application_error():
             frozen = Hold.of(self._ledger.find_transfer(Leg.FREEZE.id(request.dispute_id)))
             advanced = Hold.of(self._ledger.find_transfer(Leg.ADVANCE.id(request.dispute_id)))
             plan = plans.settlement(request, request.refund, request.step, frozen, advanced)
@@ -65,14 +65,14 @@ class LedgerActivities:
     @activity.defn
     def adjust_after_appeal(self, request: AdjustAfterAppeal) -> str:
         """Move the difference between the appealed ruling and the final one."""
-        with _as_application_error():
+        with as_application_error():
             [adjustment] = plans.appeal_adjustment(request, request.delta)
             self._ledger.create_transfers([adjustment])
         return adjustment.id
 
 
 @contextmanager
-def _as_application_error(non_retryable: tuple[type[LedgerError], ...] = ()) -> Iterator[None]:
+def as_application_error(non_retryable: tuple[type[LedgerError], ...] = ()) -> Iterator[None]:
     """Ledger refusals become Temporal failures that name the ledger's error code."""
     try:
         yield

@@ -1,7 +1,12 @@
-"""Talking to dispute workflows, with Temporal's failures turned into problem responses."""
+"""Talking to dispute workflows, with Temporal's failures turned into problem responses.
+Complaints run their actions and look their cases up through `act` and `exists` too, worded
+by their own `CaseKind`."""
 
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
@@ -27,15 +32,13 @@ from config.temporal import SearchAttributes
 from orders import DisputeAlreadyOpen
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
+from workflows.actions import Call
 from workflows.models import (
-    Action,
     ActionResult,
-    Call,
     DisputeInput,
     DisputeState,
     DisputeView,
     CalendarUpdate,
-    PlatformAction,
     SubmittedEvidence,
 )
 
@@ -48,6 +51,31 @@ _TITLE_BY_FAILURE = {rules.FORBIDDEN: "Forbidden", rules.NOT_ALLOWED_NOW: "Actio
                      rules.INVALID: "Invalid action", rules.ADVANCE_REFUSED: "Advance refused",
                      rules.REFUND_EXCEEDS_REMAINING: "Refund exceeds what remains"}
 
+
+@dataclass(frozen=True)
+class CaseKind:
+    """How the problems of calls on a kind of case name it."""
+
+    noun: str  # "dispute"
+    ended: str  # what a case is once nothing can change it: "closed"
+    result: type[BaseModel]  # what its actions answer
+
+    def no_answer(self) -> Problem:
+        return unavailable(f"The {self.noun} service did not answer in time; retry with the same Idempotency-Key.")
+
+    def rpc_problem(self, error: RPCError, case_id: str) -> Problem:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return Problem(404, "Not found", f"There is no {self.noun} {case_id}.",
+                           type=problem_type(f"{self.noun}-not-found"))
+        return workflow_service_problem(error)
+
+    def ended_problem(self, case_id: str) -> Problem:
+        noun = self.noun.capitalize()
+        return Problem(409, f"{noun} {self.ended}", f"{noun} {case_id} is {self.ended}; nothing can change it.",
+                       type=problem_type(f"{self.noun}-{self.ended}"))
+
+
+DISPUTE = CaseKind("dispute", "closed", ActionResult)
 
 # The memo key naming the request that started a dispute (see `open_dispute`).
 _OPENING = "opening_request"
@@ -83,7 +111,7 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, o
     except WorkflowAlreadyStartedError:
         pass
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise _no_answer() from error
+        raise DISPUTE.no_answer() from error
     if not await _started_by(client, dispute.dispute_id, opening):
         raise already_open(order.order_id, dispute.dispute_id)
     return await view(client, dispute.dispute_id)
@@ -108,7 +136,7 @@ async def exists(client: Client, dispute_id: str) -> bool:
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return False
-        raise _rpc_problem(error, dispute_id) from error
+        raise DISPUTE.rpc_problem(error, dispute_id) from error
     return True
 
 
@@ -120,20 +148,20 @@ async def view(client: Client, dispute_id: str, archive: Archive | None = None) 
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND and (final := await archived_final(archive, dispute_id)):
             return final.view
-        raise _rpc_problem(error, dispute_id) from error
+        raise DISPUTE.rpc_problem(error, dispute_id) from error
 
 
-async def act(client: Client, dispute_id: str, action: Action | PlatformAction, argument: Call | CalendarUpdate,
-              update_id: str | None) -> ActionResult:
+async def act(client: Client, case_id: str, action: StrEnum, argument: Call | CalendarUpdate,
+              update_id: str | None, kind: CaseKind = DISPUTE) -> BaseModel:
     """Run an action as a Temporal Update; the same `update_id` again returns the first outcome."""
-    handle = client.get_workflow_handle(dispute_id)
+    handle = client.get_workflow_handle(case_id)
     try:
         return await handle.execute_update(
-            action.value, argument, id=update_id, result_type=ActionResult,
+            action.value, argument, id=update_id, result_type=kind.result,
             rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise _no_answer() from error
+        raise kind.no_answer() from error
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_BY_FAILURE:
@@ -142,10 +170,9 @@ async def act(client: Client, dispute_id: str, action: Action | PlatformAction, 
         raise
     except RPCError as error:
         # Temporal aborts the updates still in flight when the workflow completes.
-        if error.status == RPCStatusCode.NOT_FOUND and await exists(client, dispute_id):
-            raise Problem(409, "Dispute closed", f"Dispute {dispute_id} is closed; nothing can change it.",
-                          type=problem_type("dispute-closed")) from error
-        raise _rpc_problem(error, dispute_id) from error
+        if error.status == RPCStatusCode.NOT_FOUND and await exists(client, case_id):
+            raise kind.ended_problem(case_id) from error
+        raise kind.rpc_problem(error, case_id) from error
 
 
 async def check_evidence(client: Client, dispute_id: str, argument: Call[SubmittedEvidence]) -> None:
@@ -154,7 +181,7 @@ async def check_evidence(client: Client, dispute_id: str, argument: Call[Submitt
         refusal = await client.get_workflow_handle(dispute_id).query(
             DisputeWorkflow.evidence_refusal, argument, rpc_timeout=WORKER_ANSWER_TIMEOUT)
     except RPCError as error:
-        raise _rpc_problem(error, dispute_id) from error
+        raise DISPUTE.rpc_problem(error, dispute_id) from error
     if refusal is not None:
         raise _refused(refusal.type, refusal.message, refusal.details)
 
@@ -189,13 +216,3 @@ def summary(execution: WorkflowExecution) -> DisputeSummary:
         opened_at=execution.start_time,
         closed_at=execution.close_time if closed else None,
     )
-
-
-def _no_answer() -> Problem:
-    return unavailable("The dispute service did not answer in time; retry with the same Idempotency-Key.")
-
-
-def _rpc_problem(error: RPCError, dispute_id: str) -> Problem:
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return Problem(404, "Not found", f"There is no dispute {dispute_id}.", type=problem_type("dispute-not-found"))
-    return workflow_service_problem(error)

@@ -26,10 +26,10 @@ from money import Money
 from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderRuledOn, OrderNotFound, ReopenWindowClosed
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
+from workflows.actions import Call
 from workflows.models import (
     Action,
     ActionArgs,
-    Call,
     DisputeInput,
     DisputeState,
     DisputeView,
@@ -235,15 +235,10 @@ async def act(services: Services, dispute_id: str, action: Action, actor: Actor,
     argument = args if hook.argument is None else await hook.argument(request, args)
     update_id = None
     if fingerprint:
-        await run_in_threadpool(_claim_key, services, actor, key, fingerprint, dispute_id)
-        update_id = f"{actor.role.value}:{actor.party_id}:{key}"
+        update_id = await run_in_threadpool(idempotency.claim_action, services.engine, actor, key, fingerprint,
+                                            dispute_id)
     await dispute_calls.act(services.temporal, dispute_id, action, Call(actor=actor, args=argument), update_id)
     return await view_after_action(services, dispute_id)
-
-
-def _claim_key(services: Services, actor: Actor, key: str, fingerprint: str, dispute_id: str) -> None:
-    if idempotency.recall(services.engine, actor, key, fingerprint) is None:
-        idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
 
 
 async def _stored_evidence(request: ActionRequest, args: PartySubmitEvidence) -> SubmittedEvidence:

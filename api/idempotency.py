@@ -61,3 +61,11 @@ def remember(engine: Engine, actor: Actor, key: str, request_fingerprint: str, r
         except IntegrityError:  # a concurrent retry claimed it first: it must be the same request
             session.rollback()
             recall(engine, actor, key, request_fingerprint)
+
+
+def claim_action(engine: Engine, actor: Actor, key: str, request_fingerprint: str, case_id: str) -> str:
+    """Take the key for this action on the case (refused if it named another request) and
+    return the Update id it names, so a retry is answered with the first outcome."""
+    if recall(engine, actor, key, request_fingerprint) is None:
+        remember(engine, actor, key, request_fingerprint, case_id)
+    return f"{_caller(actor)}:{key}"

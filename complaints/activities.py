@@ -4,7 +4,7 @@ complaint service and Temporal. Each is idempotent, so a retry never acts twice.
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.ledger import _as_application_error
+from activities.ledger import as_application_error
 from complaints.models import (
     DeliverViolation,
     PayCompensation,
@@ -14,11 +14,11 @@ from complaints.models import (
     StandingSummary,
     WithdrawViolation,
 )
-from complaints.money import ComplaintTransfer
 from complaints.service import ComplaintService
 from complaints.standing import standing_id
 from complaints.workflows import SellerStandingWorkflow
-from ledger import Ledger, TransferRequest, accounts
+from ledger import Ledger, TransferRequest
+from money import plans
 
 
 class ComplaintActivities:
@@ -29,27 +29,18 @@ class ComplaintActivities:
 
     @activity.defn
     def pay_complaint_compensation(self, request: PayCompensation) -> str:
-        """The seller pays the buyer; the seller's balance may go negative (a debt the platform holds)."""
-        return self._post(ComplaintTransfer.COMPENSATION, request.complaint_id, request.amount.amount,
-                          request.amount.currency, debit=accounts.seller(request.seller_id, request.amount.currency),
-                          credit=accounts.buyer(request.buyer_id, request.amount.currency))
+        return self._post(plans.compensation(request.complaint_id, request.buyer_id, request.seller_id,
+                                             request.amount.amount, request.amount.currency))
 
     @activity.defn
     def reverse_complaint_compensation(self, request: ReverseCompensation) -> str:
-        """An upheld appeal: the buyer gives the compensation back (a buyer's balance may go negative)."""
-        return self._post(ComplaintTransfer.COMPENSATION_REVERSAL, request.complaint_id, request.amount.amount,
-                          request.amount.currency, debit=accounts.buyer(request.buyer_id, request.amount.currency),
-                          credit=accounts.seller(request.seller_id, request.amount.currency))
+        return self._post(plans.compensation_reversal(request.complaint_id, request.buyer_id, request.seller_id,
+                                                      request.amount.amount, request.amount.currency))
 
-    def _post(self, kind: ComplaintTransfer, complaint_id: str, amount: int, currency: str, *,
-              debit: str, credit: str) -> str:
-        transfer_id = kind.transfer_id(complaint_id)
-        with _as_application_error():
-            # No order_id: compensation is not a refund and stays outside the order's refund cap.
-            self._ledger.create_transfers([TransferRequest(
-                id=transfer_id, debit_account_id=debit, credit_account_id=credit, amount=amount, currency=currency,
-                code=kind.value, dispute_id=complaint_id, step=kind.step)])
-        return transfer_id
+    def _post(self, transfer: TransferRequest) -> str:
+        with as_application_error():
+            self._ledger.create_transfers([transfer])
+        return transfer.id
 
     @activity.defn
     async def deliver_violation(self, request: DeliverViolation) -> None:

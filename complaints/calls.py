@@ -1,23 +1,21 @@
 """Talking to complaint and standing workflows, with Temporal's failures as problem responses."""
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.dispute_calls import WORKER_ANSWER_TIMEOUT
-from api.problems import Problem, problem_type, unavailable, workflow_service_problem
-from complaints.models import ActionResult, ComplaintAction, ComplaintInput, ComplaintState, ComplaintView
+from api.dispute_calls import WORKER_ANSWER_TIMEOUT, CaseKind
+from api.problems import Problem, problem_type, workflow_service_problem
+from complaints.models import ActionResult, ComplaintInput, ComplaintState, ComplaintView
 from complaints.models import StandingView
 from complaints.standing import standing_id
 from complaints.workflows import ComplaintWorkflow, SellerStandingWorkflow
 from config.temporal import SearchAttributes, cases_of
-from workflows import rules
 
-_REFUSALS = {rules.FORBIDDEN: (403, "Forbidden"), rules.NOT_ALLOWED_NOW: (409, "Action not allowed now"),
-             rules.INVALID: (422, "Invalid action")}
+# How the API words the failures of calls on complaints (`dispute_calls.act`, `exists`).
+COMPLAINT = CaseKind("complaint", "final", ActionResult)
 # The memo key naming the request that filed a complaint: a retry finds its own complaint.
 _FILING = "filing_request"
 
@@ -46,7 +44,7 @@ async def file_complaint(client: Client, task_queue: str, complaint: ComplaintIn
     except WorkflowAlreadyStartedError:
         pass
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise _no_answer() from error
+        raise COMPLAINT.no_answer() from error
     description = await client.get_workflow_handle(complaint.complaint_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
     if await description.memo_value(_FILING, None) != filing:
         raise Problem(409, "Complaint already open", f"Complaint {complaint.complaint_id} is open on this order.",
@@ -54,43 +52,12 @@ async def file_complaint(client: Client, task_queue: str, complaint: ComplaintIn
     return await view(client, complaint.complaint_id)
 
 
-async def exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise workflow_service_problem(error) from error
-    return True
-
-
 async def view(client: Client, complaint_id: str) -> ComplaintView:
     try:
         return await client.get_workflow_handle(complaint_id).query(ComplaintWorkflow.view,
                                                                     rpc_timeout=WORKER_ANSWER_TIMEOUT)
     except RPCError as error:
-        raise _rpc_problem(error, f"There is no complaint {complaint_id}.") from error
-
-
-async def act(client: Client, complaint_id: str, action: ComplaintAction, argument: object,
-              update_id: str | None) -> ActionResult:
-    try:
-        return await client.get_workflow_handle(complaint_id).execute_update(
-            action.value, argument, id=update_id, result_type=ActionResult, rpc_timeout=WORKER_ANSWER_TIMEOUT)
-    except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-        raise _no_answer() from error
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
-            status, title = _REFUSALS[cause.type]
-            details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-            raise Problem(status, title, cause.message, type=problem_type(cause.type), **details) from error
-        raise
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND and await exists(client, complaint_id):
-            raise Problem(409, "Complaint final", f"Complaint {complaint_id} is final; nothing can change it.",
-                          type=problem_type("complaint-final")) from error
-        raise _rpc_problem(error, f"There is no complaint {complaint_id}.") from error
+        raise COMPLAINT.rpc_problem(error, complaint_id) from error
 
 
 async def standing(client: Client, seller_id: str) -> StandingView | None:
@@ -107,13 +74,3 @@ async def standing(client: Client, seller_id: str) -> StandingView | None:
 async def complaint_ids(client: Client) -> list[str]:
     """Every complaint Temporal knows (what reconciliation traces complaint transfers to)."""
     return [execution.id async for execution in client.list_workflows(cases_of(ComplaintWorkflow.__name__))]
-
-
-def _no_answer() -> Problem:
-    return unavailable("The complaint service did not answer in time; retry with the same Idempotency-Key.")
-
-
-def _rpc_problem(error: RPCError, not_found: str) -> Problem:
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return Problem(404, "Not found", not_found, type=problem_type("complaint-not-found"))
-    return workflow_service_problem(error)

@@ -6,24 +6,14 @@ Recorded in Temporal history: add fields with defaults, never repurpose one.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from complaints.policy import ComplaintPolicy, ComplaintType, StandingPolicy, ViolationClass
 from identity import Actor, Role
 from money import Money
+from workflows.actions import ActionArgs
 from workflows.models import EvidenceRef, PartyId, Text
 
-
-class ActionBase(BaseModel):
-    """What a client sends for a complaint action (the API's request body)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Acting(BaseModel):
-    """The update's argument carries the actor inside it, the shape the recorded histories hold."""
-
-    actor: Actor
 
 class ComplaintState(StrEnum):
     WAIT_SELLER_RESPONSE = "WAIT_SELLER_RESPONSE"
@@ -80,73 +70,64 @@ class ComplaintInput(BaseModel):
     policy: ComplaintPolicy
 
 
-# ---- update arguments: `...Base` is the request body, the subclass adds the actor ----------
+# ---- update arguments ----------------------------------------------------------------------
+# Each complaint action is declared once, by its arguments (see `workflows.actions`); its
+# docstring is its route's summary.
 
 
-class SellerAcceptBase(ActionBase):
+class ComplaintArgs(ActionArgs):
+    """The arguments of a complaint action."""
+
+
+class SellerAccept(ComplaintArgs, action=ComplaintAction.SELLER_ACCEPT):
+    """The seller accepts the complaint: upheld, with its violation and any compensation; no appeal."""
+
     note: Text | None = None
 
 
-class SellerAccept(SellerAcceptBase, Acting):
-    pass
-
-
-class EvidenceBase(ActionBase):
+class _Evidenced(ComplaintArgs):
     text: Text
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class SellerContestBase(EvidenceBase):
-    pass
+class SellerContest(_Evidenced, action=ComplaintAction.SELLER_CONTEST):
+    """The seller contests the complaint with evidence (举证); a mediator decides."""
 
 
-class SellerContest(SellerContestBase, Acting):
-    pass
+class MediatorRequestComplaintEvidence(ComplaintArgs, action=ComplaintAction.MEDIATOR_REQUEST_EVIDENCE):
+    """A mediator asks the buyer or the seller for evidence, with the policy's deadline."""
 
-
-class MediatorRequestEvidenceBase(ActionBase):
     party: Role
     request: Text
 
 
-class MediatorRequestEvidence(MediatorRequestEvidenceBase, Acting):
-    pass
+class PartySubmitComplaintEvidence(_Evidenced, action=ComplaintAction.PARTY_SUBMIT_EVIDENCE):
+    """The party asked submits evidence."""
 
 
-class PartySubmitEvidenceBase(EvidenceBase):
-    pass
+class MediatorDecide(ComplaintArgs, action=ComplaintAction.MEDIATOR_DECIDE):
+    """A mediator upholds (卖责) or rejects (买责 or no one at fault) the complaint, with a rationale."""
 
-
-class PartySubmitEvidence(PartySubmitEvidenceBase, Acting):
-    pass
-
-
-class MediatorDecideBase(ActionBase):
     decision: Decision
     rationale: Text
     fault: Fault
 
 
-class MediatorDecide(MediatorDecideBase, Acting):
-    pass
+class SellerAppeal(ComplaintArgs, action=ComplaintAction.SELLER_APPEAL):
+    """The seller appeals an upheld complaint, once, within the appeal window; a senior mediator decides."""
 
-
-class SellerAppealBase(ActionBase):
     reason: Text
     new_information: Text
 
 
-class SellerAppeal(SellerAppealBase, Acting):
-    pass
+class SeniorDecideAppeal(ComplaintArgs, action=ComplaintAction.SENIOR_DECIDE_APPEAL):
+    """A senior mediator upholds the appeal (points removed, compensation returned) or rejects it."""
 
-
-class SeniorDecideAppealBase(ActionBase):
     decision: AppealDecision
     rationale: Text
 
 
-class SeniorDecideAppeal(SeniorDecideAppealBase, Acting):
-    pass
+COMPLAINT_ARGS = ComplaintArgs.actions
 
 
 # ---- the complaint's view ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api import idempotency
+from api import dispute_calls, idempotency
 from api.deps import CurrentActor, IdempotencyKey, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type, unavailable
 from api.schemas import TransferPublic
@@ -22,25 +22,13 @@ from audit.trail import Trail, build_trail
 from api.services import Services
 from complaints import calls, rules
 from complaints.models import (
+    COMPLAINT_ARGS,
     ComplaintAction,
+    ComplaintArgs,
     ComplaintInput,
     ComplaintOrder,
     ComplaintState,
     ComplaintView,
-    MediatorDecide,
-    MediatorDecideBase,
-    MediatorRequestEvidence,
-    MediatorRequestEvidenceBase,
-    PartySubmitEvidence,
-    PartySubmitEvidenceBase,
-    SellerAccept,
-    SellerAcceptBase,
-    SellerAppeal,
-    SellerAppealBase,
-    SellerContest,
-    SellerContestBase,
-    SeniorDecideAppeal,
-    SeniorDecideAppealBase,
     StandingView,
 )
 from complaints.policy import ComplaintType
@@ -50,6 +38,7 @@ from config.temporal import SearchAttributes, cases_of
 from identity import Actor, Role
 from money import Money
 from orders import OrderNotFound
+from workflows.actions import Call
 from workflows.models import EvidenceRef, PartyId, Text
 from workflows.rules import INVALID
 
@@ -138,7 +127,7 @@ def _prepare(services: Services, actor: Actor, body: ComplaintCreate, key: str |
         try:
             complaint_id = ComplaintService(services.engine).reserve(order.id, body.complaint_type)
         except ComplaintAlreadyOpen as error:
-            if anyio.from_thread.run(calls.exists, services.temporal, error.complaint_id):
+            if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.complaint_id):
                 raise Problem(409, "Complaint already open", str(error), type=problem_type(error.code),
                               complaint_id=error.complaint_id) from error
             # An earlier filing reserved the id but never reached Temporal: take it over.
@@ -208,52 +197,29 @@ async def list_complaint_transfers(complaint_id: ComplaintIdPath, actor: Current
     return await run_in_threadpool(services.ledger.transfers, dispute_id=complaint_id)
 
 
-def _action_endpoint(action: ComplaintAction, body_model: type, argument_model: type, roles: tuple[Role, ...]):
-    allowed = require_roles(*roles)
+def _action_endpoint(action: ComplaintAction, args_model: type[ComplaintArgs]):
+    allowed = require_roles(*rules.actors_of(action))
 
-    async def endpoint(complaint_id: ComplaintIdPath, body: body_model, actor: Annotated[Actor, Depends(allowed)],
+    async def endpoint(complaint_id: ComplaintIdPath, body: args_model, actor: Annotated[Actor, Depends(allowed)],
                        services: ServicesDep, idempotency_key: IdempotencyKey) -> ComplaintView:
         update_id = None
         if idempotency_key:
             # The key names this caller's one request: reused for another one, it is refused.
             fingerprint = idempotency.fingerprint(f"{action.value}:{complaint_id}", body.model_dump(mode="json"))
-            await run_in_threadpool(_claim_key, services, actor, idempotency_key, fingerprint, complaint_id)
-            update_id = f"{actor.role.value}:{actor.party_id}:{idempotency_key}"
-        await calls.act(services.temporal, complaint_id, action, argument_model(**body.model_dump(), actor=actor),
-                        update_id)
+            update_id = await run_in_threadpool(idempotency.claim_action, services.engine, actor, idempotency_key,
+                                                fingerprint, complaint_id)
+        await dispute_calls.act(services.temporal, complaint_id, action, Call(actor=actor, args=body), update_id,
+                                kind=calls.COMPLAINT)
         return await calls.view(services.temporal, complaint_id)
 
     return endpoint
 
 
-def _claim_key(services: Services, actor: Actor, key: str, fingerprint: str, complaint_id: str) -> None:
-    if idempotency.recall(services.engine, actor, key, fingerprint) is None:
-        idempotency.remember(services.engine, actor, key, fingerprint, complaint_id)
-
-
-_SELLER, _MEDIATOR, _PARTIES = (Role.SELLER,), (Role.MEDIATOR,), (Role.BUYER, Role.SELLER)
-A = ComplaintAction
-_ACTIONS = [
-    (A.SELLER_ACCEPT, SellerAcceptBase, SellerAccept, _SELLER,
-     "The seller accepts the complaint: upheld, with its violation and any compensation; no appeal."),
-    (A.SELLER_CONTEST, SellerContestBase, SellerContest, _SELLER,
-     "The seller contests the complaint with evidence (举证); a mediator decides."),
-    (A.MEDIATOR_REQUEST_EVIDENCE, MediatorRequestEvidenceBase, MediatorRequestEvidence, _MEDIATOR,
-     "A mediator asks the buyer or the seller for evidence, with the policy's deadline."),
-    (A.PARTY_SUBMIT_EVIDENCE, PartySubmitEvidenceBase, PartySubmitEvidence, _PARTIES,
-     "The party asked submits evidence."),
-    (A.MEDIATOR_DECIDE, MediatorDecideBase, MediatorDecide, _MEDIATOR,
-     "A mediator upholds (卖责) or rejects (买责 or no one at fault) the complaint, with a rationale."),
-    (A.SELLER_APPEAL, SellerAppealBase, SellerAppeal, _SELLER,
-     "The seller appeals an upheld complaint, once, within the appeal window; a senior mediator decides."),
-    (A.SENIOR_DECIDE_APPEAL, SeniorDecideAppealBase, SeniorDecideAppeal, _MEDIATOR,
-     "A senior mediator upholds the appeal (points removed, compensation returned) or rejects it."),
-]
-for _action, _body, _argument, _roles, _summary in _ACTIONS:
+for _action, _args in COMPLAINT_ARGS.items():
     router.add_api_route(f"/complaints/{{complaint_id}}/{_action.value.replace('_', '-')}",
-                         _action_endpoint(_action, _body, _argument, _roles), methods=["POST"],
-                         operation_id=f"complaint_{_action.value}", summary=_summary, response_model=ComplaintView,
-                         tags=["complaint actions"])
+                         _action_endpoint(_action, _args), methods=["POST"],
+                         operation_id=f"complaint_{_action.value}", summary=_args.__doc__,
+                         response_model=ComplaintView, tags=["complaint actions"])
 
 
 @router.get("/sellers/under-penalty", operation_id="list_sellers_under_penalty", response_model=SellersUnderPenalty)

@@ -5,14 +5,13 @@ Refusals use the dispute rules' failure types, which the API maps to 403/409/422
 from temporalio.exceptions import ApplicationError
 
 from complaints.models import (
-    Acting,
     ComplaintAction,
     ComplaintState,
     Decision,
     EvidenceRequest,
     EvidenceSubmission,
     Fault,
-    MediatorDecideBase,
+    MediatorDecide,
     Outcome,
 )
 from complaints.policy import ComplaintPolicy
@@ -51,10 +50,14 @@ def seller_accepted(outcome: Outcome | None) -> bool:
     return outcome is not None and outcome.decided_by is not None and outcome.decided_by.role == Role.SELLER
 
 
-def check_action(action: ComplaintAction, argument: Acting, parties: dict[Role, str],
+def actors_of(action: ComplaintAction) -> tuple[Role, ...]:
+    """Who may take the action (its route's roles): its one role, or the party asked for evidence."""
+    return (_ROLE_OF[action],) if action in _ROLE_OF else (Role.BUYER, Role.SELLER)
+
+
+def check_action(action: ComplaintAction, actor: Actor, parties: dict[Role, str],
                  allowed: dict[Role, list[ComplaintAction]]) -> None:
     """Refuse an action by the wrong party, or one the complaint does not take now."""
-    actor: Actor = argument.actor
     role = _ROLE_OF.get(action)
     if role is not None and actor.role != role or action == A.PARTY_SUBMIT_EVIDENCE and actor.role not in parties:
         raise refusal(FORBIDDEN, f"A {actor.role.value} may not {action.value}.")
@@ -66,7 +69,7 @@ def check_action(action: ComplaintAction, argument: Acting, parties: dict[Role, 
         raise refusal(NOT_ALLOWED_NOW, f"{action.value} is not possible now.")
 
 
-def check_decision(decision: MediatorDecideBase) -> None:
+def check_decision(decision: MediatorDecide) -> None:
     """An upheld complaint is the seller's fault (卖责); a rejected one is not."""
     if (decision.decision == Decision.UPHOLD) != (decision.fault == Fault.SELLER):
         raise refusal(INVALID, "An upheld complaint records the seller at fault (卖责); a rejected one the buyer "

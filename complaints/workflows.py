@@ -6,7 +6,9 @@ effect (money, the standing, the outbox) is an activity. Update handlers only ch
 once their validator accepted the action; the run loop does what the new state asks.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,9 +31,9 @@ with workflow.unsafe.imports_passed_through():
         EvidenceSubmission,
         Fault,
         MediatorDecide,
-        MediatorRequestEvidence,
+        MediatorRequestComplaintEvidence,
         Outcome,
-        PartySubmitEvidence,
+        PartySubmitComplaintEvidence,
         PayCompensation,
         ReleaseFiling,
         ReverseCompensation,
@@ -48,16 +50,42 @@ with workflow.unsafe.imports_passed_through():
     )
     from identity import Actor, Role
     from money import Money
+    from workflows.actions import Call, action_update
     from workflows.models import Notification
 
 S = ComplaintState
-A = ComplaintAction
 
 _ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
              "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30))}
 # Who is told about what the platform's mediators must act on.
 MEDIATORS = "mediators"
 MARKETPLACE = "marketplace"
+
+# An action's own checks beyond who may act now: a method of the workflow taking (actor, args).
+_Checks = Callable[["ComplaintWorkflow", Actor, Any], None]
+
+
+def _action(checks: _Checks | None = None):
+    """The Update of the action the handler is named after. It takes `Call[<the handler's
+    args>]` (the actor beside the arguments) and hands the handler both; its validator refuses
+    whom `rules.check_action` refuses, then whatever `checks` refuses, before anything is
+    recorded. It answers with the state the handler left."""
+
+    def declare(handler):
+        action = ComplaintAction(handler.__name__)
+
+        def run(self: "ComplaintWorkflow", call: Call) -> ActionResult:
+            handler(self, call.actor, call.args)
+            return ActionResult(state=self._state)
+
+        def validate(self: "ComplaintWorkflow", call: Call) -> None:
+            self._check(action, call.actor)
+            if checks is not None:
+                checks(self, call.actor, call.args)
+
+        return action_update(handler, run, validate)
+
+    return declare
 
 
 @workflow.defn
@@ -189,114 +217,83 @@ class ComplaintWorkflow:
 
     # ---- updates: validators refuse before anything is recorded -------------------------------
 
-    def _check(self, action: ComplaintAction, argument) -> None:
+    def _check(self, action: ComplaintAction, actor: Actor) -> None:
         order = self._in.order
-        rules.check_action(action, argument, {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id},
+        rules.check_action(action, actor, {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id},
                            self._allowed())
+
+    def _check_evidence(self, actor: Actor, args: SellerContest | PartySubmitComplaintEvidence) -> None:
+        rules.check_evidence(args.evidence, self._in.policy)
+
+    def _check_request(self, actor: Actor, args: MediatorRequestComplaintEvidence) -> None:
+        rules.check_request(args.party, self._requests, self._in.policy)
+
+    def _check_submission(self, actor: Actor, args: PartySubmitComplaintEvidence) -> None:
+        self._check_evidence(actor, args)
+        rules.check_submission(actor.role, self._submissions, self._in.policy)
+
+    def _check_decision(self, actor: Actor, args: MediatorDecide) -> None:
+        rules.check_decision(args)
 
     @workflow.update
     def opened(self) -> ComplaintView:
         """Answers the filing request (Update-with-Start) once the complaint runs."""
         return self.view()
 
-    @workflow.update
-    def seller_accept(self, argument: SellerAccept) -> ActionResult:
-        self._record("seller_accepted", argument.actor, argument.note)
-        self._decide(Decision.UPHOLD, Fault.SELLER, argument.note or "The seller accepted the complaint.",
-                     argument.actor)
-        return self._result()
+    @_action()
+    def seller_accept(self, actor: Actor, args: SellerAccept) -> None:
+        self._record("seller_accepted", actor, args.note)
+        self._decide(Decision.UPHOLD, Fault.SELLER, args.note or "The seller accepted the complaint.", actor)
 
-    @seller_accept.validator
-    def _v_seller_accept(self, argument: SellerAccept) -> None:
-        self._check(A.SELLER_ACCEPT, argument)
-
-    @workflow.update
-    def seller_contest(self, argument: SellerContest) -> ActionResult:
-        self._submit(argument.actor, argument.text, argument.evidence)
-        self._record("seller_contested", argument.actor, argument.text)
+    @_action(_check_evidence)
+    def seller_contest(self, actor: Actor, args: SellerContest) -> None:
+        self._submit(actor, args.text, args.evidence)
+        self._record("seller_contested", actor, args.text)
         self._move(S.PLATFORM_REVIEW)
         self._deadline, self._deadline_kind = None, None
-        return self._result()
 
-    @seller_contest.validator
-    def _v_seller_contest(self, argument: SellerContest) -> None:
-        self._check(A.SELLER_CONTEST, argument)
-        rules.check_evidence(argument.evidence, self._in.policy)
-
-    @workflow.update
-    def mediator_request_evidence(self, argument: MediatorRequestEvidence) -> ActionResult:
+    @_action(_check_request)
+    def mediator_request_evidence(self, actor: Actor, args: MediatorRequestComplaintEvidence) -> None:
         now = workflow.now()
         due = self._in.policy.due_at(now, self._in.policy.evidence_response)
-        self._requests.append(EvidenceRequest(party=argument.party, request=argument.request,
-                                              requested_at=now, due_at=due))
-        self._deadline, self._deadline_kind = due, f"evidence_{argument.party.value}"
-        self._record("evidence_requested", argument.actor, f"{argument.party.value}: {argument.request}")
-        self._news = (argument.party, "evidence_requested", f"Evidence requested on {self._in.complaint_id}")
+        self._requests.append(EvidenceRequest(party=args.party, request=args.request, requested_at=now, due_at=due))
+        self._deadline, self._deadline_kind = due, f"evidence_{args.party.value}"
+        self._record("evidence_requested", actor, f"{args.party.value}: {args.request}")
+        self._news = (args.party, "evidence_requested", f"Evidence requested on {self._in.complaint_id}")
         self._changes += 1
-        return self._result()
 
-    @mediator_request_evidence.validator
-    def _v_mediator_request_evidence(self, argument: MediatorRequestEvidence) -> None:
-        self._check(A.MEDIATOR_REQUEST_EVIDENCE, argument)
-        rules.check_request(argument.party, self._requests, self._in.policy)
-
-    @workflow.update
-    def party_submit_evidence(self, argument: PartySubmitEvidence) -> ActionResult:
-        self._submit(argument.actor, argument.text, argument.evidence)
+    @_action(_check_submission)
+    def party_submit_evidence(self, actor: Actor, args: PartySubmitComplaintEvidence) -> None:
+        self._submit(actor, args.text, args.evidence)
         for request in self._open_requests():
-            if request.party == argument.actor.role:
+            if request.party == actor.role:
                 request.answered_at = workflow.now()
         if not self._open_requests():
             self._deadline, self._deadline_kind = None, None
-        self._record("evidence_submitted", argument.actor)
+        self._record("evidence_submitted", actor)
         self._news = (Role.MEDIATOR, "evidence_submitted", f"Evidence submitted on {self._in.complaint_id}")
-        return self._result()
 
-    @party_submit_evidence.validator
-    def _v_party_submit_evidence(self, argument: PartySubmitEvidence) -> None:
-        self._check(A.PARTY_SUBMIT_EVIDENCE, argument)
-        rules.check_evidence(argument.evidence, self._in.policy)
-        rules.check_submission(argument.actor.role, self._submissions, self._in.policy)
+    @_action(_check_decision)
+    def mediator_decide(self, actor: Actor, args: MediatorDecide) -> None:
+        self._record(f"mediator_{args.decision.value}", actor, args.rationale)
+        self._decide(args.decision, args.fault, args.rationale, actor)
 
-    @workflow.update
-    def mediator_decide(self, argument: MediatorDecide) -> ActionResult:
-        self._record(f"mediator_{argument.decision.value}", argument.actor, argument.rationale)
-        self._decide(argument.decision, argument.fault, argument.rationale, argument.actor)
-        return self._result()
-
-    @mediator_decide.validator
-    def _v_mediator_decide(self, argument: MediatorDecide) -> None:
-        self._check(A.MEDIATOR_DECIDE, argument)
-        rules.check_decision(argument)
-
-    @workflow.update
-    def seller_appeal(self, argument: SellerAppeal) -> ActionResult:
-        self._appeal = Appeal(reason=argument.reason, new_information=argument.new_information,
-                              appealed_at=workflow.now())
+    @_action()
+    def seller_appeal(self, actor: Actor, args: SellerAppeal) -> None:
+        self._appeal = Appeal(reason=args.reason, new_information=args.new_information, appealed_at=workflow.now())
         self._move(S.APPEALED)
         self._deadline, self._deadline_kind = None, None
-        self._record("seller_appealed", argument.actor, argument.reason)
+        self._record("seller_appealed", actor, args.reason)
         self._changes += 1
-        return self._result()
 
-    @seller_appeal.validator
-    def _v_seller_appeal(self, argument: SellerAppeal) -> None:
-        self._check(A.SELLER_APPEAL, argument)
-
-    @workflow.update
-    def senior_decide_appeal(self, argument: SeniorDecideAppeal) -> ActionResult:
+    @_action()
+    def senior_decide_appeal(self, actor: Actor, args: SeniorDecideAppeal) -> None:
         assert self._appeal is not None
         self._appeal = self._appeal.model_copy(update={
-            "decision": argument.decision, "rationale": argument.rationale, "decided_by": argument.actor,
-            "decided_at": workflow.now()})
-        self._move(S.OVERTURNED if argument.decision == AppealDecision.UPHOLD_APPEAL else S.UPHELD)
-        self._record(argument.decision.value, argument.actor, argument.rationale)
+            "decision": args.decision, "rationale": args.rationale, "decided_by": actor, "decided_at": workflow.now()})
+        self._move(S.OVERTURNED if args.decision == AppealDecision.UPHOLD_APPEAL else S.UPHELD)
+        self._record(args.decision.value, actor, args.rationale)
         self._changes += 1
-        return self._result()
-
-    @senior_decide_appeal.validator
-    def _v_senior_decide_appeal(self, argument: SeniorDecideAppeal) -> None:
-        self._check(A.SENIOR_DECIDE_APPEAL, argument)
 
     @workflow.query
     def view(self) -> ComplaintView:
@@ -357,9 +354,6 @@ class ComplaintWorkflow:
         self._events_total += 1
         self._events = [*self._events, ComplaintEvent(at=workflow.now(), kind=kind, actor=actor, text=text)][
             -self._in.policy.events_in_view:]
-
-    def _result(self) -> ActionResult:
-        return ActionResult(state=self._state)
 
     async def _notify_news(self) -> None:
         """Tell whoever must act about the last accepted evidence action."""

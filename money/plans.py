@@ -34,6 +34,8 @@ class TransferCode(StrEnum):
     advance_recovery = "advance_recovery"  # the fund recovers what the buyer keeps
     refund = "refund"
     appeal_adjustment = "appeal_adjustment"  # the difference an appeal's final ruling makes
+    complaint_compensation = "complaint_compensation"  # seller → buyer, once a complaint is upheld
+    complaint_compensation_reversal = "complaint_compensation_reversal"  # buyer → seller, after an upheld appeal
 
 
 class Leg(Enum):
@@ -53,6 +55,9 @@ class Leg(Enum):
     REFUND = ("{}-refund", TransferCode.refund, None)
     REFUND_FROM_SELLER = ("{}-refund-from-seller", TransferCode.refund, None)
     APPEAL_ADJUSTMENT = ("{}-appeal-adjustment", TransferCode.appeal_adjustment, "mediator_ruled_on_appeal")
+    COMPENSATION = ("{}-compensation", TransferCode.complaint_compensation, "compensation")
+    COMPENSATION_REVERSAL = ("{}-compensation-reversal", TransferCode.complaint_compensation_reversal,
+                             "compensation-reversal")
 
     def __init__(self, template: str, code: TransferCode, step: str | None) -> None:
         self.template, self.code, self.step = template, code, step
@@ -289,3 +294,39 @@ def after_appeal(refunded: int, delta: int, escrow_frozen: int) -> AppealFigures
     of `escrow_frozen`: the seller is counted as released what the escrow did not refund."""
     refunded += delta
     return AppealFigures(refunded=refunded, released_to_seller=max(escrow_frozen - refunded, 0))
+
+
+# ------------------------------------------------------------------------- complaints
+# A complaint's compensation is a penalty the seller pays, not a refund: its transfers name the
+# complaint (in the ledger's case column) and no order, so they never count toward the order's
+# refund cap; the complaint policy's own cap bounds them.
+
+COMPLAINT_LEGS = (Leg.COMPENSATION, Leg.COMPENSATION_REVERSAL)
+COMPLAINT_CODES = frozenset(leg.code for leg in COMPLAINT_LEGS)
+
+
+def compensation(complaint_id: str, buyer_id: str, seller_id: str, amount: int, currency: str) -> TransferRequest:
+    """An upheld complaint: the seller pays the buyer (the seller's balance may go negative, a
+    debt the platform holds)."""
+    return transfer(Leg.COMPENSATION, complaint_id, accounts.seller(seller_id, currency),
+                    accounts.buyer(buyer_id, currency), amount, currency, dispute_id=complaint_id)
+
+
+def compensation_reversal(complaint_id: str, buyer_id: str, seller_id: str, amount: int,
+                          currency: str) -> TransferRequest:
+    """An upheld appeal: the buyer gives the compensation back (its balance may go negative)."""
+    return transfer(Leg.COMPENSATION_REVERSAL, complaint_id, accounts.buyer(buyer_id, currency),
+                    accounts.seller(seller_id, currency), amount, currency, dispute_id=complaint_id)
+
+
+def untraced_complaint_transfer(transfer_id: str, code: str, case_id: str | None, step: str | None,
+                                complaints: set[str] | None) -> str | None:
+    """Why a complaint transfer does not trace to its complaint and step, or None if it does.
+    `complaints`: the complaints Temporal knows; None when the caller did not load them (the
+    transfer is then checked against its own complaint id and step only)."""
+    leg = next(leg for leg in COMPLAINT_LEGS if leg.code == code)
+    if case_id is None or complaints is not None and case_id not in complaints:
+        return f"names unknown complaint {case_id}"
+    if step != leg.step or transfer_id != leg.id(case_id):
+        return f"is not the {leg.step} step of complaint {case_id}"
+    return None

@@ -3,7 +3,7 @@
 1. Double entry balances, and every account's counters equal its transfers (ledger).
 2. No closed dispute holds escrow or a pending transfer.
 3. Every transfer traces to a dispute step (or to an order or fund operation that has one);
-   a complaint's transfers to their complaint and step (complaints.money).
+   a complaint's transfers to their complaint and step (money.plans).
 4. The guarantee fund equals its funding minus the advances still outstanding, and no
    closed dispute has an advance outstanding.
 
@@ -19,10 +19,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from archive import Archive, ChainHead
-from complaints.money import COMPLAINT_CODES, untraced
 from ledger import Ledger, TransferView, accounts
 from money import plans
-from money.plans import TransferCode
+from money.plans import COMPLAINT_CODES, TransferCode, untraced_complaint_transfer
 from orders import Order
 
 # Transfers a dispute makes, by their code; order- and fund-level ones carry no dispute.
@@ -76,7 +75,7 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
     findings += [Finding(check="untraceable_transfer", message=f"transfer {t.id} {problem}",
                          dispute_ids=[t.dispute_id] if t.dispute_id else [], transfer_ids=[t.id])
                  for t in every_transfer if t.code in COMPLAINT_CODES
-                 and (problem := untraced(t.id, t.code, t.dispute_id, t.step, complaints))]
+                 and (problem := untraced_complaint_transfer(t.id, t.code, t.dispute_id, t.step, complaints))]
     return ReconciliationReport(ok=not findings, checked_at=datetime.now(UTC), disputes=len(disputes),
                                 transfers=len(every_transfer), findings=findings,
                                 unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified),

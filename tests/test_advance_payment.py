@@ -9,7 +9,8 @@ from identity import Actor, Role
 from ledger import accounts
 from policy import Window
 from tests.support import ACTING_ROOM, AUDITOR, BUYER, MEDIATOR, OTHER_SELLER, PLATFORM, SELLER, Stack, eventually
-from workflows.models import Action, Call, MediatorOrderAdvance
+from workflows.actions import Call
+from workflows.models import Action, MediatorOrderAdvance
 
 
 async def _fund(stack: Stack, currency: str) -> dict:

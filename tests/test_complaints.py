@@ -3,7 +3,7 @@ the minor unit, its notifications, who may see and do what, and reconciliation o
 
 import asyncio
 
-from complaints.money import ComplaintTransfer, untraced
+from money.plans import Leg, untraced_complaint_transfer as untraced
 from ledger import accounts
 from tests.complaint_support import (
     SENIOR,
@@ -67,7 +67,7 @@ async def test_seller_accepts_upheld_with_compensation_outside_the_refund_cap(st
     assert stack.services.ledger.order_refunds(order_id).refunded == 0
     [transfer] = await stack.ok("GET", f"/complaints/{cid}/transfers", BUYER)
     assert (transfer["id"], transfer["code"], transfer["step"], transfer["order_id"]) == (
-        ComplaintTransfer.COMPENSATION.transfer_id(cid), "complaint_compensation", "compensation", None)
+        Leg.COMPENSATION.id(cid), "complaint_compensation", "compensation", None)
     # A seller who accepted has nothing to appeal; the buyer may complain of it again.
     assert (await stack.call("POST", f"/complaints/{cid}/seller-appeal", seller.token,
                              {"reason": "x", "new_information": "y"})).status_code == 409
@@ -202,7 +202,7 @@ async def test_an_upheld_appeal_returns_the_compensation_and_lifts_the_penalty_e
                                                            "rationale": "The receipt proves the shipment"})
     final = await wait_final(stack, cid)
     assert final["state"] == "OVERTURNED" and not final["violation_recorded"]
-    assert final["compensation"]["reversed_by"] == ComplaintTransfer.COMPENSATION_REVERSAL.transfer_id(cid)
+    assert final["compensation"]["reversed_by"] == Leg.COMPENSATION_REVERSAL.id(cid)
     assert _balances(stack, seller.party_id) == (buyer_before, seller_before)
 
     async def lifted() -> dict | None:
@@ -230,14 +230,14 @@ async def test_an_upheld_appeal_returns_the_compensation_and_lifts_the_penalty_e
 
 def test_a_complaint_transfer_traces_only_to_its_complaint_and_step() -> None:
     cid = "cmp-ORD-1-shipped_late-1"
-    kind = ComplaintTransfer.COMPENSATION
-    assert untraced(kind.transfer_id(cid), kind.value, cid, kind.step, {cid}) is None
-    assert "unknown complaint" in untraced(kind.transfer_id(cid), kind.value, cid, kind.step, set())
-    assert "not the compensation step" in untraced(f"{cid}-other", kind.value, cid, kind.step, {cid})
-    assert "not the compensation step" in untraced(kind.transfer_id(cid), kind.value, cid, "refund", {cid})
+    kind = Leg.COMPENSATION
+    assert untraced(kind.id(cid), kind.code, cid, kind.step, {cid}) is None
+    assert "unknown complaint" in untraced(kind.id(cid), kind.code, cid, kind.step, set())
+    assert "not the compensation step" in untraced(f"{cid}-other", kind.code, cid, kind.step, {cid})
+    assert "not the compensation step" in untraced(kind.id(cid), kind.code, cid, "refund", {cid})
     # Without the list of complaints, the id and step still have to agree.
-    assert untraced(kind.transfer_id(cid), kind.value, cid, kind.step, None) is None
-    assert "unknown complaint" in untraced(kind.transfer_id(cid), kind.value, None, kind.step, None)
+    assert untraced(kind.id(cid), kind.code, cid, kind.step, None) is None
+    assert "unknown complaint" in untraced(kind.id(cid), kind.code, None, kind.step, None)
 
 
 async def test_concurrent_filings_open_one_complaint(any_stack: Stack) -> None:

@@ -15,12 +15,12 @@ from money import Money
 from policy import Window
 from policy.presets import default_policy
 from workflows import intervention, lifecycle, rules
+from workflows.actions import Call
 from workflows.models import (
     ACTION_ARGS,
     Action,
     Appeal,
     AppealStage,
-    Call,
     DeadlineKind,
     DisputeKind,
     DisputeState,

@@ -6,7 +6,6 @@ side effects (money, notifications) then run in order under `_effects_lock`.
 """
 
 import asyncio
-import typing
 from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass
@@ -29,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from reporting.facts import CaseFacts, opening_facts
     from workflows import intervention as hearing
     from workflows import lifecycle, rules
+    from workflows.actions import action_update
     from workflows.stages import Close, EvidenceMissed, Situation, ToSeniorQueue
+    from workflows.actions import Call
     from workflows.models import (
         Action,
         ActionResult,
@@ -62,7 +63,6 @@ with workflow.unsafe.imports_passed_through():
         UrgentConcern,
         BuyerAcceptOffer,
         BuyerRefuseOffer,
-        Call,
         SubmittedEvidence,
         BuyerRevise,
         BuyerShipReturn,
@@ -150,15 +150,7 @@ def _action(checks: _Checks | None = None, *, first: _Checks | None = None):
                     first(self, call.actor, call.args)
                 self._admit(action, call.actor, call.args, checks)
 
-        run.__name__ = run.__qualname__ = handler.__name__
-        run.__doc__ = handler.__doc__
-        # What Temporal decodes the update's payload as (the validator's must match).
-        call_type = Call[typing.get_type_hints(handler)["args"]]
-        run.__annotations__ = {"call": call_type, "return": ActionResult}
-        validate.__annotations__ = {"call": call_type, "return": None}
-        update = workflow.update(name=action)(run)
-        update.validator(validate)
-        return update
+        return action_update(handler, run, validate)
 
     return declare
 

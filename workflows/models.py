@@ -6,18 +6,14 @@ what old histories mean: add fields with defaults, never repurpose one.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StringConstraints,
     computed_field,
-    model_serializer,
-    model_validator,
 )
 
 from identity import Actor, Role
@@ -25,6 +21,7 @@ from money import CurrencyCode, Money
 from money.plans import CaseParties
 from notifications.models import NotificationMessage
 from policy import Policy
+from workflows.actions import ActionArgs
 from reporting.facts import CaseFacts
 
 PartyId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -143,51 +140,18 @@ class DisputeInput(BaseModel):
 
 
 # ---- update arguments --------------------------------------------------------------
-# An action is declared once, by its arguments: `class X(ActionArgs, action="x")` is what
-# the caller sends (the API's request body), its docstring says what the action does, and
-# the workflow's handler of the same name takes it as `Call[X]`, beside the actor.
+# Each dispute action is declared once, by its arguments (see `workflows.actions`).
 
 
-class ActionArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    action: ClassVar[str]
-
-    def __init_subclass__(cls, action: str | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if action is not None:
-            cls.action = action
-            ACTION_ARGS[action] = cls
+class DisputeArgs(ActionArgs):
+    """The arguments of a dispute action."""
 
 
-# Every action's arguments by its name, in the order they are declared below.
-ACTION_ARGS: dict[str, type[ActionArgs]] = {}
-
-ArgsT = TypeVar("ArgsT", bound=BaseModel)
+# Every dispute action's arguments by its name, in the order they are declared below.
+ACTION_ARGS = DisputeArgs.actions
 
 
-class Call(BaseModel, Generic[ArgsT]):
-    """An action as the case receives it: who acts, beside what they sent. On the wire the
-    actor sits among the arguments (`{"actor": ..., "note": ...}`), the shape every recorded
-    history holds."""
-
-    actor: Actor
-    args: ArgsT
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_wire(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not isinstance(data.get("args"), BaseModel):
-            return {"actor": data.get("actor"), "args": {k: v for k, v in data.items() if k != "actor"}}
-        return data
-
-    @model_serializer(mode="wrap")
-    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        dumped = handler(self)
-        return {"actor": dumped["actor"], **dumped["args"]}
-
-
-class _Noted(ActionArgs):
+class _Noted(DisputeArgs):
     note: Text | None = None
 
 
@@ -195,21 +159,21 @@ class SellerAgreeRefund(_Noted, action="seller_agree_refund"):
     """Seller agrees to refund the requested amount; the dispute closes with the refund."""
 
 
-class SellerAgreeReturn(ActionArgs, action="seller_agree_return"):
+class SellerAgreeReturn(DisputeArgs, action="seller_agree_return"):
     """Seller agrees to a return; the buyer's return window starts."""
 
     return_address: Text
     note: Text | None = None
 
 
-class SellerRefuse(ActionArgs, action="seller_refuse"):
+class SellerRefuse(DisputeArgs, action="seller_refuse"):
     """Seller refuses, with a reason; the buyer may revise or the dispute closes when the window lapses."""
 
     reason: Text
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class SellerOfferPartial(ActionArgs, action="seller_offer_partial"):
+class SellerOfferPartial(DisputeArgs, action="seller_offer_partial"):
     """Seller offers a partial refund for the buyer to accept or refuse."""
 
     amount: Money
@@ -228,26 +192,26 @@ class BuyerRefuseOffer(_Noted, action="buyer_refuse_offer"):
     """Buyer refuses the seller's partial offer."""
 
 
-class BuyerRevise(ActionArgs, action="buyer_revise"):
+class BuyerRevise(DisputeArgs, action="buyer_revise"):
     """Buyer revises the request and submits it again to the seller."""
 
     request: RefundRequest
 
 
-class BuyerWithdraw(ActionArgs, action="buyer_withdraw"):
+class BuyerWithdraw(DisputeArgs, action="buyer_withdraw"):
     """Buyer withdraws the request; the escrow is released to the seller."""
 
     reason: Text | None = None
 
 
-class BuyerShipReturn(ActionArgs, action="buyer_ship_return"):
+class BuyerShipReturn(DisputeArgs, action="buyer_ship_return"):
     """Buyer ships the return with carrier and tracking number; the seller's confirmation window starts."""
 
     carrier: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     tracking_number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,40}$")]
 
 
-class BuyerEscalate(ActionArgs, action="buyer_escalate"):
+class BuyerEscalate(DisputeArgs, action="buyer_escalate"):
     """Buyer asks the platform to intervene after a refusal (平台介入); urgent concerns get the urgent SLA."""
 
     reason: Text
@@ -255,7 +219,7 @@ class BuyerEscalate(ActionArgs, action="buyer_escalate"):
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class SellerReportReturnProblem(ActionArgs, action="seller_report_return_problem"):
+class SellerReportReturnProblem(DisputeArgs, action="seller_report_return_problem"):
     """Seller reports the returned parcel not received, damaged or different; the platform intervenes."""
 
     problem: ReturnProblem
@@ -263,7 +227,7 @@ class SellerReportReturnProblem(ActionArgs, action="seller_report_return_problem
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class PartySubmitEvidence(ActionArgs, action="party_submit_evidence"):
+class PartySubmitEvidence(DisputeArgs, action="party_submit_evidence"):
     """Buyer or seller submits evidence (举证) during intervention; answers an open evidence request."""
 
     text: Text
@@ -291,7 +255,7 @@ class SubmittedEvidence(BaseModel):
     attachments: list[EvidenceRef] = Field(default_factory=list)
 
 
-class PartyAppeal(ActionArgs, action="party_appeal"):
+class PartyAppeal(DisputeArgs, action="party_appeal"):
     """Buyer or seller appeals a mediator's ruling with new information, once; a senior mediator rules finally."""
 
     reason: Text
@@ -299,7 +263,7 @@ class PartyAppeal(ActionArgs, action="party_appeal"):
     attachments: list[EvidenceRef] = Field(default_factory=list, max_length=20)
 
 
-class PartyWithdrawAppeal(ActionArgs, action="party_withdraw_appeal"):
+class PartyWithdrawAppeal(DisputeArgs, action="party_withdraw_appeal"):
     """The party who appealed withdraws the appeal; the appealed ruling stands, final, and no money moves."""
 
     reason: Text | None = None
@@ -309,14 +273,14 @@ class MediatorTake(_Noted, action="mediator_take"):
     """A mediator takes a case from the queue; exactly one mediator gets it."""
 
 
-class MediatorRequestEvidence(ActionArgs, action="mediator_request_evidence"):
+class MediatorRequestEvidence(DisputeArgs, action="mediator_request_evidence"):
     """The assigned mediator asks a party for evidence, with the policy's deadline."""
 
     party: Literal[Role.BUYER, Role.SELLER]
     request: Text
 
 
-class MediatorExtendDeadline(ActionArgs, action="mediator_extend_deadline"):
+class MediatorExtendDeadline(DisputeArgs, action="mediator_extend_deadline"):
     """The assigned mediator extends a party's deadline, with a reason; the running timer is replaced."""
 
     deadline: DeadlineKind
@@ -324,14 +288,14 @@ class MediatorExtendDeadline(ActionArgs, action="mediator_extend_deadline"):
     reason: Text
 
 
-class MediatorHandOver(ActionArgs, action="mediator_hand_over"):
+class MediatorHandOver(DisputeArgs, action="mediator_hand_over"):
     """The assigned mediator hands the case to another mediator, with a reason."""
 
     to_mediator_id: PartyId
     reason: Text
 
 
-class MediatorRule(ActionArgs, action="mediator_rule"):
+class MediatorRule(DisputeArgs, action="mediator_rule"):
     """The assigned mediator rules, with a rationale: full refund, partial refund, reject, or refund after return."""
 
     decision: RulingDecision
@@ -342,7 +306,7 @@ class MediatorRule(ActionArgs, action="mediator_rule"):
     return_address: Text | None = None
 
 
-class MediatorOrderAdvance(ActionArgs, action="mediator_order_advance"):
+class MediatorOrderAdvance(DisputeArgs, action="mediator_order_advance"):
     """The assigned mediator orders an advance payment (先行垫付) from the guarantee fund to the buyer.
 
     The platform pays the buyer from its guarantee fund; the order money stays frozen."""

@@ -34,6 +34,8 @@ def test_every_leg_derives_the_ids_and_codes_on_the_wire() -> None:
         ("s-advance-clawback", "advance_clawback"), ("s-advance-recovery", "advance_recovery"),
         ("s-advance-recovery-from-seller", "advance_recovery"), ("s-refund", "refund"),
         ("s-refund-from-seller", "refund"), ("s-appeal-adjustment", "appeal_adjustment"),
+        ("s-compensation", "complaint_compensation"),
+        ("s-compensation-reversal", "complaint_compensation_reversal"),
     ]
     assert all(type(t.code) is str for t in (plans.top_up("q4", 1, "CNY"), plans.payment("o1", 1, "CNY")))
 
