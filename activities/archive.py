@@ -5,9 +5,11 @@ from temporalio import activity
 from temporalio.client import Client
 
 from archive import Archive
-from archive.bundle import FinalCase
+from archive.bundle import FinalCase, FinalComplaint
 from archive.sweeper import archive_closed_runs
 from database import session
+from complaints.models import ComplaintView
+from complaints.policy import ComplaintPolicy
 from ledger import Ledger
 from policy import Policy
 from reporting.surveys import case_final
@@ -20,6 +22,11 @@ class ArchiveFinalCase(BaseModel):
     policy: Policy
 
 
+class ArchiveFinalComplaint(BaseModel):
+    view: ComplaintView
+    policy: ComplaintPolicy
+
+
 class SweepResult(BaseModel):
     archived: int
     purged: int
@@ -27,12 +34,13 @@ class SweepResult(BaseModel):
 
 
 class ArchiveActivities:
-    def __init__(self, archive: Archive, ledger: Ledger, client: Client, workflow_type: str):
+    def __init__(self, archive: Archive, ledger: Ledger, client: Client, *workflow_types: str):
         self._archive = archive
         self._engine = ledger.engine
         self._ledger = ledger
         self._client = client
-        self._workflow_type = workflow_type
+        # The workflows whose closed runs the sweeper archives (disputes, complaints).
+        self._workflow_types = workflow_types
 
     @activity.defn
     def archive_final_case(self, request: ArchiveFinalCase) -> int:
@@ -46,8 +54,17 @@ class ArchiveActivities:
         return seq
 
     @activity.defn
+    def archive_final_complaint(self, request: ArchiveFinalComplaint) -> int:
+        """As `archive_final_case`, for a complaint (its transfers name it in the case column)."""
+        transfers = self._ledger.transfers(dispute_id=request.view.complaint_id)
+        case = FinalComplaint(view=request.view, transfers=transfers, policy=request.policy)
+        return self._archive.archive_final(case).seq
+
+    @activity.defn
     async def sweep(self) -> SweepResult:
-        archived = await archive_closed_runs(self._client, self._archive, self._ledger, activity.info().task_queue,
-                                             self._workflow_type, heartbeat=activity.heartbeat)
+        archived = [case for workflow_type in self._workflow_types
+                    for case in await archive_closed_runs(self._client, self._archive, self._ledger,
+                                                          activity.info().task_queue, workflow_type,
+                                                          heartbeat=activity.heartbeat)]
         report = await asyncio.to_thread(self._archive.purge_expired)
         return SweepResult(archived=len(archived), purged=len(report.purged), held=len(report.held))

@@ -20,7 +20,7 @@ log = logging.getLogger("disputeflow.archive")
 @dataclass
 class ArchivedCase:
     dispute_id: str
-    final: bundle.FinalCase | None
+    final: bundle.Final | None
     # Every archived run's history, oldest first.
     histories: list[WorkflowHistory] = field(default_factory=list)
     # Set when the case's records were purged after their keeping period.
@@ -61,7 +61,7 @@ class Archive:
             return None
         return next(r for r in self.store.find(dispute_id) if r.part == part and r.run_id == run_id)
 
-    def archive_final(self, case: bundle.FinalCase) -> ArchiveRecord:
+    def archive_final(self, case: bundle.Final) -> ArchiveRecord:
         return self.append(case.dispute_id, Part.FINAL, bundle.final_content(case))
 
     def archive_history(self, history: WorkflowHistory, run_id: str) -> ArchiveRecord:

@@ -24,6 +24,6 @@ async def case_runs(client: Client, archive: Archive | None, dispute_id: str) ->
 
 
 async def archived_final(archive: Archive | None, dispute_id: str) -> FinalCase | None:
-    """The final part of a case Temporal no longer has (None if the archive has none)."""
+    """The final part of a dispute Temporal no longer has (None if the archive has none)."""
     archived = await asyncio.to_thread(archive.case, dispute_id) if archive is not None else None
-    return archived.final if archived is not None else None
+    return archived.final if archived is not None and isinstance(archived.final, FinalCase) else None

@@ -121,6 +121,13 @@ async def complaint_appeal_upheld(r: Recorder) -> str:
     return c
 
 
+async def complaint_archived_appeal_lapsed(r: Recorder) -> str:
+    """Since `archive-final-complaint`: upheld by silence, the appeal window lapses, and the
+    complaint archives its final part before completing."""
+    c, _ = await _file(r, "complaint_archived_appeal_lapsed", "paid_not_shipped", _policy(seller_response=SHORT))
+    return c
+
+
 async def standing_penalty_lifted_by_appeal(r: Recorder) -> str:
     seller = "rec-complaint-appeal-upheld"
     await _until(r, f"/sellers/{seller}/standing", lambda v: v["ended_penalties"], "the lifted shield", timeout=60)
@@ -135,6 +142,7 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     complaint_contested_rejected,
     complaint_appeal_upheld,
     standing_penalty_lifted_by_appeal,
+    complaint_archived_appeal_lapsed,
 )}
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from complaints import rules, standing
@@ -52,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
     from money import Money
     from workflows.actions import Call, action_update
     from workflows.models import Notification
+    from activities.archive import ArchiveActivities, ArchiveFinalComplaint
+    from workflows.dispute import ACTIVITY_TIMEOUT, ARCHIVE_RETRY
 
 S = ComplaintState
 
@@ -60,6 +63,7 @@ _ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
 # Who is told about what the platform's mediators must act on.
 MEDIATORS = "mediators"
 MARKETPLACE = "marketplace"
+ARCHIVE_PATCH = "archive-final-complaint"
 
 # An action's own checks beyond who may act now: a method of the workflow taking (actor, args).
 _Checks = Callable[["ComplaintWorkflow", Actor, Any], None]
@@ -130,6 +134,16 @@ class ComplaintWorkflow:
         if self._state == S.UPHELD:
             await self._upheld()
         await self._close()
+        # Final: the appeal window closed or the appeal decided. Complaints recorded before
+        # this change completed without it; they replay without it.
+        if workflow.patched(ARCHIVE_PATCH):
+            try:
+                await workflow.execute_activity_method(
+                    ArchiveActivities.archive_final_complaint,
+                    ArchiveFinalComplaint(view=self.view(), policy=complaint.policy),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ARCHIVE_RETRY)
+            except ActivityError:
+                workflow.logger.warning("archive write failed; the sweeper archives %s", complaint.complaint_id)
         return self.view()
 
     async def _review(self) -> None:

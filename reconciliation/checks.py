@@ -7,7 +7,7 @@
 4. The guarantee fund equals its funding minus the advances still outstanding, and no
    closed dispute has an advance outstanding.
 
-A dispute Temporal no longer has (its retention ran out) is known from the archive; the
+A dispute or complaint Temporal no longer has (its retention ran out) is known from the archive; the
 report publishes the archive's chain head, so a later rewrite of the archive shows.
 """
 
@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from archive import Archive, ChainHead
+from archive.bundle import FinalCase, FinalComplaint
 from ledger import Ledger, TransferView, accounts
 from money import plans
 from money.plans import COMPLAINT_CODES, TransferCode, untraced_complaint_transfer
@@ -55,6 +56,8 @@ class ReconciliationReport(BaseModel):
     unverified_disputes: list[str] = Field(default_factory=list)
     # Of `disputes`, those read from the archive because Temporal no longer has them.
     archived_disputes: int = 0
+    # The complaints transfers name that were known from the archive, not Temporal.
+    archived_complaints: int = 0
     # The archive's newest record: compare with an earlier report's to see nothing was rewritten.
     archive_head: ChainHead | None = None
 
@@ -64,6 +67,9 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
     ledger = Ledger(engine)
     every_transfer = ledger.transfers()
     transfers = [t for t in every_transfer if t.code not in COMPLAINT_CODES]
+    complaint_transfers = [t for t in every_transfer if t.code in COMPLAINT_CODES]
+    archived_complaints = _archived_complaints(archive, complaint_transfers, complaints)
+    known_complaints = None if complaints is None else complaints | archived_complaints
     archived = _archived_statuses(archive, transfers, disputes)
     disputes = disputes | archived
     with Session(engine) as session:
@@ -74,12 +80,13 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
     findings += _guarantee_fund(ledger, transfers, disputes)
     findings += [Finding(check="untraceable_transfer", message=f"transfer {t.id} {problem}",
                          dispute_ids=[t.dispute_id] if t.dispute_id else [], transfer_ids=[t.id])
-                 for t in every_transfer if t.code in COMPLAINT_CODES
-                 and (problem := untraced_complaint_transfer(t.id, t.code, t.dispute_id, t.step, complaints))]
+                 for t in complaint_transfers
+                 if (problem := untraced_complaint_transfer(t.id, t.code, t.dispute_id, t.step, known_complaints))]
     return ReconciliationReport(ok=not findings, checked_at=datetime.now(UTC), disputes=len(disputes),
                                 transfers=len(every_transfer), findings=findings,
                                 unverified_disputes=sorted(d for d, s in disputes.items() if not s.verified),
-                                archived_disputes=len(archived), archive_head=archive.head() if archive else None)
+                                archived_disputes=len(archived), archived_complaints=len(archived_complaints),
+                                archive_head=archive.head() if archive else None)
 
 
 def _archived_statuses(archive: Archive | None, transfers: list[TransferView],
@@ -88,11 +95,21 @@ def _archived_statuses(archive: Archive | None, transfers: list[TransferView],
     statuses = {}
     for dispute_id in sorted({t.dispute_id for t in transfers if t.dispute_id and t.dispute_id not in known}):
         case = archive.case(dispute_id) if archive is not None else None
-        if case is not None and case.final is not None:
+        if case is not None and isinstance(case.final, FinalCase):
             view = case.final.view
             statuses[dispute_id] = DisputeStatus(dispute_id=dispute_id, order_id=view.order.order_id,
                                                  settled=view.resolution is not None and view.resolution.settled)
     return statuses
+
+
+def _archived_complaints(archive: Archive | None, transfers: list[TransferView],
+                         known: set[str] | None) -> set[str]:
+    """The complaints transfers name that Temporal does not know and the archive holds as final."""
+    if archive is None or known is None:
+        return set()
+    unknown = {t.dispute_id for t in transfers if t.dispute_id and t.dispute_id not in known}
+    return {complaint_id for complaint_id in unknown
+            if (case := archive.case(complaint_id)) is not None and isinstance(case.final, FinalComplaint)}
 
 
 def _closed_disputes_hold_nothing(ledger: Ledger, transfers: list[TransferView],

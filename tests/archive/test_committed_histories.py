@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from archive import open_archive
+from archive import bundle, open_archive
 from audit import history as histories
 from audit import replay
 from config.settings import Settings, get_settings
@@ -57,3 +57,16 @@ async def test_committed_histories_import_into_an_archive_and_replay_from_it(
     finally:
         get_settings.cache_clear()
     assert archive.head() == head
+
+
+@pytest.mark.parametrize("name, state", [("complaint_seller_silent", "UPHELD"),
+                                         ("complaint_appeal_upheld", "OVERTURNED")])
+def test_a_complaint_recorded_before_it_archived_itself_gets_its_final_part_from_its_history(
+        name: str, state: str) -> None:
+    """What the sweeper writes for a complaint that closed before `archive-final-complaint`."""
+    history = histories.read_file(HISTORIES / "complaints" / f"{name}.json")
+    final = bundle.final_from_history(history, [])
+    assert isinstance(final, bundle.FinalComplaint)
+    assert final.dispute_id.startswith("cmp-ORD-rec-") and final.view.state == state and final.view.final
+    assert final.policy.version == final.view.policy_version
+    assert bundle.read_final(bundle.final_content(final)) == final

@@ -1,10 +1,10 @@
-"""A closed case outlives its Temporal history: archived by the case and the sweeper, then
-deleted from Temporal as retention would, and still read, trailed, exported, replayed
-and reconciled from the archive."""
+"""A closed case (a dispute or a complaint) outlives its Temporal history: archived by the
+case and the sweeper, then deleted from Temporal as retention would, and still read,
+trailed, exported, replayed and reconciled from the archive."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from archive import Archive, Part
 from archive.stores import ArchiveStore
+from archive.bundle import FinalComplaint
 from archive.sweeper import SWEEP_SCHEDULE_ID, ensure_sweep_schedule
 from database import make_engine, migrate
+from tests.complaint_support import SENIOR, act, complaint, complaint_policy, file, new_seller, wait_final
 from tests.support import AUDITOR, BUYER, OTHER_BUYER, SELLER, Stack, eventually
 
 
@@ -107,6 +109,65 @@ async def test_a_deleted_case_is_read_trailed_exported_replayed_and_reconciled_f
     assert report["archived_disputes"] == 1
     assert report["archive_head"]["hash"] == archive.head().hash
     assert archive.verify().ok
+
+
+async def _close_overturned_complaint(stack: Stack) -> tuple[str, str]:
+    """Upheld by the seller's silence (compensation paid), appealed, the appeal upheld (repaid)."""
+    stack.services.complaint_policy = complaint_policy(seller_response=1)
+    seller = new_seller(stack)
+    order_id = await stack.register_order(amount=20_000, seller=seller.party_id)
+    complaint_id = (await file(stack, order_id, "fake_shipment"))["complaint_id"]
+
+    async def appealable() -> bool:
+        return (await complaint(stack, complaint_id))["deadline_kind"] == "appeal"
+
+    await eventually(appealable, what="the appeal window")
+    await act(stack, complaint_id, "seller-appeal", seller.token, {"reason": "Shipped", "new_information": "Receipt"})
+    await act(stack, complaint_id, "senior-decide-appeal", SENIOR, {"decision": "uphold_appeal",
+                                                                     "rationale": "The receipt holds"})
+    await wait_final(stack, complaint_id)
+    return complaint_id, (await stack.services.temporal.get_workflow_handle(complaint_id).describe()).run_id
+
+
+async def test_a_deleted_complaint_is_trailed_exported_replayed_and_reconciled_from_the_archive(
+        own_stack: Stack) -> None:
+    stack = own_stack
+    complaint_id, run_id = await _close_overturned_complaint(stack)
+    archive = stack.services.archive
+    audit = f"/audit/complaints/{complaint_id}"
+    live_view = await complaint(stack, complaint_id)
+    live_history = await stack.ok("GET", f"{audit}/history", AUDITOR)
+    live_trail = await stack.ok("GET", f"{audit}/trail", AUDITOR)
+
+    # The complaint archived its final part itself, before its run completed.
+    case = archive.case(complaint_id)
+    assert isinstance(case.final, FinalComplaint) and case.histories == []
+    assert case.final.view.state == "OVERTURNED" and case.final.view.final
+    assert case.final.view.compensation.reversed_by == f"{complaint_id}-compensation-reversal"
+    assert case.final.policy.version == live_view["policy_version"]
+    assert [(t.code, t.amount) for t in case.final.transfers] == [
+        ("complaint_compensation", 2_000), ("complaint_compensation_reversal", 2_000)]
+    await _sweep(stack, complaint_id, run_id)
+    assert [r.part for r in archive.store.find(complaint_id)] == [Part.FINAL, Part.HISTORY]
+    await _delete_from_temporal(stack.services.temporal, complaint_id)
+
+    assert await stack.ok("GET", f"{audit}/history", AUDITOR) == live_history
+    assert await stack.ok("GET", f"{audit}/trail", AUDITOR) == live_trail
+    replayed = await stack.ok("POST", f"{audit}/replay", AUDITOR)
+    assert replayed["ok"] and replayed["replayed"] == 1, replayed
+    report = await stack.ok("GET", "/reconciliation", AUDITOR)
+    assert report["ok"] and report["findings"] == [], report["findings"]
+    assert report["archived_complaints"] == 1
+    assert archive.verify().ok
+
+    # A legal hold keeps a complaint past its keeping period as it keeps a dispute; released, it goes.
+    later = datetime.now(UTC) + archive.keep_for + timedelta(days=1)
+    archive.hold(complaint_id, "court order 7/2026", "legal")
+    assert complaint_id in archive.purge_expired(now=later).held
+    assert await stack.ok("GET", f"{audit}/trail", AUDITOR) == live_trail
+    archive.release(complaint_id)
+    assert {r.dispute_id for r in archive.purge_expired(now=later).purged} == {complaint_id}
+    assert (await stack.call("GET", f"{audit}/trail", AUDITOR)).status_code == 404
 
 
 class _Unwritable:
