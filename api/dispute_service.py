@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import anyio
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -16,7 +17,8 @@ from api.deps import get_fund
 from api.problems import Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeSummary
 from api.services import Services
-from archive.source import archived_final
+from archive.source import archived_final, case_runs
+from audit.history import DisputeNotFound
 from config.temporal import SearchAttributes, Visibility
 from evidence import EvidenceBody, describe, read_bodies, store
 from fund import FUND_CANNOT_PAY
@@ -169,6 +171,14 @@ async def visible_view(services: Services, dispute_id: str, actor: Actor) -> Dis
         raise Problem(403, "Forbidden", f"Dispute {dispute_id} is not one of {actor.party_id}'s disputes.",
                       type=problem_type("forbidden"))
     return view
+
+
+async def case_history(services: Services, dispute_id: str) -> list[WorkflowHistory]:
+    """Every run of the case, oldest first, from Temporal or (once it let the case go) the archive."""
+    try:
+        return await case_runs(services.temporal, services.archive, dispute_id)
+    except DisputeNotFound as error:
+        raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
 
 
 async def view_after_action(services: Services, dispute_id: str) -> DisputeView:

@@ -29,6 +29,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 _SIGN_IN_CSRF = "disputeflow_console_signin"
 _STAFF = (Role.MEDIATOR, Role.AUDITOR)
 QUEUE_PAGE = 50
+TIMELINE_PAGE = 200
 SEARCH_LIMIT = 1000
 
 
@@ -173,7 +174,8 @@ def _offered(view: dict, viewer: Viewer) -> list[str]:
     return actions
 
 
-async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: Viewer) -> dict[str, Any]:
+async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: Viewer,
+                        timeline_from: int = 0) -> dict[str, Any]:
     view = await api.get(f"/disputes/{dispute_id}")
     offered = _offered(view, viewer)
     fund = None
@@ -187,16 +189,15 @@ async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: View
     return {
         "view": view, "offered": offered, "fund": fund, "mediators": mediators,
         "transfers": await api.get(f"/disputes/{dispute_id}/transfers"),
-        # Auditors read the trail built from the full history; mediators the case's own events.
-        "trail": await api.get(f"/audit/disputes/{dispute_id}/trail") if viewer.actor.role == Role.AUDITOR else None,
+        "timeline": await api.get(f"/disputes/{dispute_id}/timeline", offset=timeline_from, limit=TIMELINE_PAGE),
     }
 
 
 async def _case_page(request: Request, viewer: Viewer, services, dispute_id: str, status: int = 200,
-                     error: str | None = None) -> HTMLResponse:
+                     error: str | None = None, timeline_from: int = 0) -> HTMLResponse:
     async with _api(request, viewer) as api:
         try:
-            context = await _case_context(api, services, dispute_id, viewer)
+            context = await _case_context(api, services, dispute_id, viewer, timeline_from)
         except Refused as refused:
             return render(request, "message.html", viewer, status=refused.status, message=explain(refused, viewer.t))
     return render(request, "case.html", viewer, status=status, error=error,
@@ -204,10 +205,11 @@ async def _case_page(request: Request, viewer: Viewer, services, dispute_id: str
 
 
 @router.get("/cases/{dispute_id}")
-async def case(request: Request, dispute_id: DisputeId, viewer: AnyViewer, services: ServicesDep) -> HTMLResponse:
+async def case(request: Request, dispute_id: DisputeId, viewer: AnyViewer, services: ServicesDep,
+               timeline_from: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     if viewer.actor.role not in _STAFF:
         raise NotForYou(viewer)
-    return await _case_page(request, viewer, services, dispute_id)
+    return await _case_page(request, viewer, services, dispute_id, timeline_from=timeline_from)
 
 
 def _amount(form: dict[str, str], currency: str, t: Translator) -> dict:

@@ -198,6 +198,16 @@ async def test_a_mediator_works_a_case_from_queue_to_ruling_and_a_rival_is_told_
     transfers = await stack.ok("GET", f"/disputes/{dispute_id}/transfers", MEDIATOR)
     for transfer in transfers:
         assert await mia.locator(f"#transfer-{transfer['id']}".replace(".", "\\.").replace(":", "\\:")).count() == 1
+    # Her case page tells the whole story from the history: actions, timers, notifications, money.
+    timeline = mia.locator("#timeline ol.timeline")
+    assert await timeline.locator("li.action", has_text="mediator_rule").count() == 1
+    assert await timeline.locator("li.timer_started").count() >= 1
+    assert await timeline.locator("li.timer_canceled").count() >= 1
+    shown_transfers = set(await timeline.locator("a.transfer-id").all_inner_texts())
+    assert {t["id"] for t in transfers} <= shown_transfers
+    shown_notifications = await timeline.locator(".notification-id").all_inner_texts()
+    for message in stack.services.notifications.for_dispute(dispute_id):
+        assert any(message.id in shown for shown in shown_notifications), message.id
     await noah.goto(f"/console/cases/{dispute_id}")
     assert await noah.locator("#figure-refunded").inner_text() == chinese.money(12_050, "CNY") == "¥120.50"
 

@@ -12,6 +12,7 @@ from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, requi
 from api.dispute_service import DisputeFilter
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
+from audit.trail import Timeline, build_timeline
 from identity import Actor, Role
 from workflows import lifecycle
 from workflows.models import ACTION_ARGS, Action, ActionArgs, DisputeState, DisputeView, PartyId, ReasonCategory
@@ -19,6 +20,7 @@ from workflows.models import ACTION_ARGS, Action, ActionArgs, DisputeState, Disp
 router = APIRouter(prefix="/disputes", tags=["disputes"], responses=PROBLEM_RESPONSES)
 
 BuyerActor = Annotated[Actor, Depends(require_roles(Role.BUYER))]
+StaffReader = Annotated[Actor, Depends(require_roles(Role.MEDIATOR, Role.AUDITOR))]
 
 
 @router.post("", status_code=201, operation_id="open_dispute", response_model=DisputeView)
@@ -73,6 +75,17 @@ async def list_dispute_transfers(dispute_id: DisputeId, actor: CurrentActor, ser
     """Every ledger transfer this dispute caused, with the workflow step behind it."""
     await dispute_service.visible_view(services, dispute_id, actor)
     return await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
+
+
+@router.get("/{dispute_id}/timeline", operation_id="get_dispute_timeline", response_model=Timeline)
+async def get_dispute_timeline(dispute_id: DisputeId, actor: StaffReader, services: ServicesDep,
+                               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                               limit: Annotated[int, Query(ge=1, le=500)] = 200) -> Timeline:
+    """The case's full timeline, oldest first: every action with its actor, timers started, fired
+    or superseded, notifications and ledger transfers with their ids. Built from the history like
+    the auditors' trail, for mediators and auditors, without the history's raw payloads."""
+    runs = await dispute_service.case_history(services, dispute_id)
+    return await run_in_threadpool(build_timeline, runs, offset=offset, limit=limit)
 
 
 def _action_endpoint(action: Action, args_model: type[ActionArgs], roles: tuple[Role, ...]):
