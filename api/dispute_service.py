@@ -4,6 +4,7 @@ keep only HTTP concerns. Refusals are `Problem`s, as everywhere under the API.""
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 from pydantic import BaseModel
@@ -140,6 +141,9 @@ class DisputeFilter:
     order_id: str | None = None
     reason: ReasonCategory | None = None
     mediator_id: str | None = None
+    # Opened at or after `opened_from`, and before `opened_to`.
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
 
 
 async def list_disputes(services: Services, actor: Actor, wanted: DisputeFilter, limit: int) -> list[DisputeSummary]:
@@ -152,7 +156,8 @@ async def list_disputes(services: Services, actor: Actor, wanted: DisputeFilter,
     query = (Visibility.cases_of(DisputeWorkflow.__name__)
              .where(SearchAttributes.STATE, wanted.state).where(SearchAttributes.BUYER, buyer_id)
              .where(SearchAttributes.SELLER, seller_id).where(SearchAttributes.ORDER, wanted.order_id)
-             .where(SearchAttributes.CATEGORY, wanted.reason).where(SearchAttributes.MEDIATOR, wanted.mediator_id))
+             .where(SearchAttributes.CATEGORY, wanted.reason).where(SearchAttributes.MEDIATOR, wanted.mediator_id)
+             .where("StartTime", wanted.opened_from, op=">=").where("StartTime", wanted.opened_to, op="<"))
     return await dispute_calls.list_disputes(services.temporal, str(query), limit)
 
 

@@ -4,7 +4,7 @@ auditors' search, replay, reconciliation and guarantee-fund pages."""
 import hmac
 import re
 import secrets
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -276,15 +276,16 @@ async def act(request: Request, dispute_id: DisputeId, action: str, viewer: Medi
 
 # ---- the auditors' pages ------------------------------------------------------------------
 
-def _day(text: str | None, t: Translator, end: bool = False) -> datetime | None:
-    """A date field's day, from the start (or to the end) of that day in the viewer's zone."""
+def _day_start(text: str | None, t: Translator, days_later: int = 0) -> str | None:
+    """When a date field's day (or the day `days_later` after it) starts in the viewer's zone, as
+    the API reads an instant; text that is no date goes as it is, for the API to refuse."""
     if not text:
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        return None
-    return t.from_local_input(datetime.combine(day, time.max if end else time.min).isoformat())
+        return text
+    return t.from_local_input(datetime.combine(day + timedelta(days=days_later), time.min).isoformat()).isoformat()
 
 
 @router.get("/audit")
@@ -298,15 +299,13 @@ async def audit_search(request: Request, viewer: AuditorViewer, state: str | Non
     searched = any(criteria.values()) or any(dates.values()) or "search" in request.query_params
     found, error = [], None
     if searched:
+        # The days are the viewer's: from the start of the first to the end of the last.
+        period = {"opened_from": _day_start(opened_from, viewer.t), "opened_to": _day_start(opened_to, viewer.t, 1)}
         async with _api(request, viewer) as api:
             try:
-                found = (await api.get("/disputes", limit=SEARCH_LIMIT, **criteria))["items"]
+                found = (await api.get("/disputes", limit=SEARCH_LIMIT, **criteria, **period))["items"]
             except Refused as refused:
                 error = explain(refused, viewer.t)
-        # The API lists by search attributes; the dates narrow its newest-first answer here.
-        start, end = _day(opened_from, viewer.t), _day(opened_to, viewer.t, end=True)
-        found = [d for d in found if (start is None or datetime.fromisoformat(d["opened_at"]) >= start)
-                 and (end is None or datetime.fromisoformat(d["opened_at"]) <= end)]
     return render(request, "audit_search.html", viewer, criteria=criteria, dates=dates, found=found,
                   searched=searched, error=error, states=list(DisputeState), reasons=list(ReasonCategory),
                   limit=SEARCH_LIMIT)

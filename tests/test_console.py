@@ -9,8 +9,10 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -222,7 +224,14 @@ async def test_an_auditor_replays_a_case_and_reads_the_report(console: Console) 
     stack = console.stack
     _, dispute_id = await _escalated(stack)
     auditor = await console.page(AUDITOR, "en")
+    # Opening dates are days in the auditor's time zone, searched by the API itself.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     await auditor.get_by_role("textbox", name="Buyer", exact=True).fill("alice")
+    await auditor.get_by_label("Opened from").fill((today + timedelta(days=1)).isoformat())
+    await auditor.get_by_role("button", name="Search", exact=True).click()
+    assert (await auditor.locator("#search-count").inner_text()).startswith("0 disputes found.")
+    await auditor.get_by_label("Opened from").fill(today.isoformat())
+    await auditor.get_by_label("Opened to").fill(today.isoformat())
     await auditor.get_by_role("button", name="Search", exact=True).click()
     await auditor.get_by_role("link", name=dispute_id).click()
     assert await auditor.get_by_role("button", name="Take the case").count() == 0, "auditors only read"

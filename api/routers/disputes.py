@@ -5,12 +5,13 @@ Domain work is in `api.dispute_service`."""
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api import dispute_service
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, require_roles
 from api.dispute_service import DisputeFilter
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, check_period
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from audit.trail import Timeline, build_timeline
 from identity import Actor, Role
@@ -42,11 +43,14 @@ async def list_disputes(
     order_id: Annotated[PartyId | None, Query()] = None,
     reason: ReasonCategory | None = None,
     mediator_id: Annotated[PartyId | None, Query()] = None,
+    opened_from: Annotated[AwareDatetime | None, Query(description="opened at or after (inclusive)")] = None,
+    opened_to: Annotated[AwareDatetime | None, Query(description="opened before (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DisputeList:
     """Disputes, newest first. Buyers and sellers see only their own."""
+    check_period(opened_from, opened_to, "opened_from", "opened_to")
     wanted = DisputeFilter(state=state, buyer_id=buyer_id, seller_id=seller_id, order_id=order_id, reason=reason,
-                           mediator_id=mediator_id)
+                           mediator_id=mediator_id, opened_from=opened_from, opened_to=opened_to)
     items = await dispute_service.list_disputes(services, actor, wanted, limit)
     return DisputeList(items=items, count=len(items))
 
