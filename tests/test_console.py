@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -289,3 +289,56 @@ async def test_staff_only_by_keyboard_on_a_tablet(console: Console) -> None:
     await page.keyboard.press("Space")
     assert await urgent.is_checked()
     assert console.hosts == {"127.0.0.1"}
+
+
+MANAGER = "dev-manager-max"
+
+
+async def test_a_manager_reads_the_figures_and_their_charts(console: Console) -> None:
+    stack = console.stack
+    await _escalated(stack)
+    agreed = (await stack.open_dispute(await stack.register_order(amount=5_000), amount=5_000))["dispute_id"]
+    await stack.act(agreed, "seller-agree-refund", SELLER)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    period = urlencode({"from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(days=1)).isoformat()})
+
+    async def projected() -> dict | None:
+        report = await stack.ok("GET", f"/reports/kpis?{period}", MANAGER)
+        return report if (report["overall"]["cases"], report["overall"]["closed"]) == (2, 1) else None
+
+    report = await eventually(projected, what="both cases in the reporting read model")
+    chinese = Translator("zh_CN", "Asia/Shanghai")
+
+    mia = await console.page(MEDIATOR, "en")
+    await mia.goto("/console/reports")
+    assert "not for your role" in await mia.locator("main").inner_text()
+
+    max_ = await console.page(MANAGER, "zh_CN")
+    await max_.get_by_role("heading", name="服务质量").wait_for()
+    assert await max_.evaluate(UNLABELLED) == []
+    assert await max_.locator("#kpi-cases").inner_text() == "2"
+    assert await max_.locator("#kpi-closed").inner_text() == "1"
+    assert await max_.locator("#kpi-refunded-CNY").inner_text() == chinese.money(5_000, "CNY")
+    levels = report["overall"]["service_levels"]
+    assert await max_.locator("#sla-table tbody tr").count() == len(levels)
+    # The charts are pictures drawn by the server, named for screen readers.
+    sla = max_.get_by_role("img", name="服务时效达标率走势")
+    answered = next(level for level in levels if level["name"] == "ordinary_answered")
+    assert await sla.locator("circle.point").count() >= 1 and answered["compliance"] == 1
+    assert "100%" in " ".join(await sla.locator("circle.point title").all_text_contents())
+    categories = max_.get_by_role("img", name="每周问题类型")
+    assert await categories.locator("rect.bar title").all_text_contents() == [
+        f"quality {_week_of(now)}: 2"]
+    # Broken down by seller, with the seller's dispute and refund rates.
+    await max_.get_by_label("细分维度").select_option("seller")
+    await max_.get_by_role("button", name="显示").click()
+    assert await max_.locator("#breakdown tbody tr", has_text="acme").count() == 1
+    assert await max_.locator("#seller-rates tbody tr", has_text="acme").count() == 1
+    assert await max_.locator("#top-sellers tbody tr", has_text="acme").inner_text() == "acme\t2"
+    assert console.hosts == {"127.0.0.1"}
+
+
+def _week_of(instant: datetime) -> str:
+    """The Monday (UTC) of the instant's week, as the chart labels it."""
+    day = instant.astimezone(ZoneInfo("UTC")).date()
+    return (day - timedelta(days=day.weekday())).strftime("%m-%d")
