@@ -4,10 +4,12 @@ keep only HTTP concerns. Refusals are `Problem`s, as everywhere under the API.""
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import anyio
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -16,7 +18,8 @@ from api.deps import get_fund
 from api.problems import Problem, problem_type, unavailable
 from api.schemas import DisputeCreate, DisputeSummary
 from api.services import Services
-from archive.source import archived_final
+from archive.source import archived_final, case_runs
+from audit.history import DisputeNotFound
 from config.temporal import SearchAttributes, Visibility
 from evidence import EvidenceBody, describe, read_bodies, store
 from fund import FUND_CANNOT_PAY
@@ -138,6 +141,9 @@ class DisputeFilter:
     order_id: str | None = None
     reason: ReasonCategory | None = None
     mediator_id: str | None = None
+    # Opened at or after `opened_from`, and before `opened_to`.
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
 
 
 async def list_disputes(services: Services, actor: Actor, wanted: DisputeFilter, limit: int) -> list[DisputeSummary]:
@@ -150,7 +156,8 @@ async def list_disputes(services: Services, actor: Actor, wanted: DisputeFilter,
     query = (Visibility.cases_of(DisputeWorkflow.__name__)
              .where(SearchAttributes.STATE, wanted.state).where(SearchAttributes.BUYER, buyer_id)
              .where(SearchAttributes.SELLER, seller_id).where(SearchAttributes.ORDER, wanted.order_id)
-             .where(SearchAttributes.CATEGORY, wanted.reason).where(SearchAttributes.MEDIATOR, wanted.mediator_id))
+             .where(SearchAttributes.CATEGORY, wanted.reason).where(SearchAttributes.MEDIATOR, wanted.mediator_id)
+             .where("StartTime", wanted.opened_from, op=">=").where("StartTime", wanted.opened_to, op="<"))
     return await dispute_calls.list_disputes(services.temporal, str(query), limit)
 
 
@@ -169,6 +176,14 @@ async def visible_view(services: Services, dispute_id: str, actor: Actor) -> Dis
         raise Problem(403, "Forbidden", f"Dispute {dispute_id} is not one of {actor.party_id}'s disputes.",
                       type=problem_type("forbidden"))
     return view
+
+
+async def case_history(services: Services, dispute_id: str) -> list[WorkflowHistory]:
+    """Every run of the case, oldest first, from Temporal or (once it let the case go) the archive."""
+    try:
+        return await case_runs(services.temporal, services.archive, dispute_id)
+    except DisputeNotFound as error:
+        raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
 
 
 async def view_after_action(services: Services, dispute_id: str) -> DisputeView:

@@ -1,6 +1,7 @@
 """RFC 9457 problem details for every error the API returns."""
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,13 @@ RETRY_AFTER = "5"
 # Temporal's answers that mean "not now" rather than "no".
 _UNAVAILABLE_RPC = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
                     RPCStatusCode.RESOURCE_EXHAUSTED)
+
+
+def check_period(start: datetime | None, end: datetime | None, start_name: str, end_name: str) -> None:
+    """A period's end must come after its start (422 otherwise); an open end is no period to check."""
+    if start is not None and end is not None and end <= start:
+        raise Problem(422, "Empty period", f"'{end_name}' ({end.isoformat()}) must be after '{start_name}' "
+                      f"({start.isoformat()}).", type=problem_type("invalid-period"))
 
 
 def unavailable(detail: str) -> Problem:

@@ -70,11 +70,11 @@ class TrailActor(BaseModel):
         return who + (f" (request {self.request_id})" if self.request_id else "")
 
 
-class TrailEntry(BaseModel):
+class TimelineEntry(BaseModel):
+    """What staff read of one trail entry: the words, who, and the ids; not the raw payloads."""
+
     event_id: int
     at: datetime
-    # The Temporal event type, e.g. "WorkflowExecutionUpdateAccepted".
-    event_type: str
     # opened, action, action_completed, action_failed, timer_started, timer_fired,
     # timer_canceled, activity, state, code_version, closed, signal, workflow_task_failed,
     # and event for anything else.
@@ -87,9 +87,14 @@ class TrailEntry(BaseModel):
     related_event_ids: list[int] = Field(default_factory=list)
     notification_ids: list[str] = Field(default_factory=list)
     transfer_ids: list[str] = Field(default_factory=list)
-    data: dict[str, Any] = Field(default_factory=dict)
     # The run the event belongs to: event ids count from 1 in each run of a continued case.
     run_id: str | None = None
+
+
+class TrailEntry(TimelineEntry):
+    # The Temporal event type, e.g. "WorkflowExecutionUpdateAccepted".
+    event_type: str
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class Trail(BaseModel):
@@ -125,6 +130,28 @@ def build_trail(history: WorkflowHistory | Sequence[WorkflowHistory], *, mechani
         "entries": [e.model_copy(update={"run_id": t.run_id}) for t in trails for e in t.entries],
         "runs": [t.run_id for t in trails if t.run_id],
     })
+
+
+class Timeline(BaseModel):
+    """A page of a case's trail, oldest first, as mediators and auditors read it on the case."""
+
+    dispute_id: str
+    status: str
+    policy_version: str | None
+    final_state: str | None
+    # Entries in the whole trail; this page holds `entries[offset:offset + limit]` of them.
+    total: int
+    offset: int
+    limit: int
+    entries: list[TimelineEntry]
+
+
+def build_timeline(runs: Sequence[WorkflowHistory], *, offset: int, limit: int) -> Timeline:
+    trail = build_trail(runs)
+    return Timeline(dispute_id=trail.dispute_id, status=trail.status, policy_version=trail.policy_version,
+                    final_state=trail.final_state, total=len(trail.entries), offset=offset, limit=limit,
+                    entries=[TimelineEntry(**e.model_dump(include=set(TimelineEntry.model_fields)))
+                             for e in trail.entries[offset:offset + limit]])
 
 
 # ---- decoding --------------------------------------------------------------------------

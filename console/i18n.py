@@ -1,7 +1,7 @@
 """The console's languages: English messages in the templates, a Babel catalog (locales/<code>.po)
 per other language, and money and times formatted the way the viewer's locale writes them."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from babel import Locale
 from babel.dates import format_datetime
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_percent
 
 from money import MAX_AMOUNT, minor_unit_exponent
 
@@ -84,6 +84,13 @@ class Translator:
         """The amount as a form field holds it: 19900 CNY -> 199.00."""
         exponent = minor_unit_exponent(currency)
         return f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"
+
+    def percent(self, share: float | None) -> str:
+        """0.953 -> 95.3%; nothing for a share of nothing."""
+        return "" if share is None else format_percent(share, "#,##0.#%", locale=self.language)
+
+    def today(self) -> date:
+        return datetime.now(self._zone).date()
 
     def when(self, instant: datetime | str | None) -> str:
         if instant is None:

@@ -78,6 +78,7 @@ def role_viewer(*roles: Role):
 AnyViewer = Annotated[Viewer, Depends(get_viewer)]
 MediatorViewer = Annotated[Viewer, Depends(role_viewer(Role.MEDIATOR))]
 AuditorViewer = Annotated[Viewer, Depends(role_viewer(Role.AUDITOR))]
+ReportViewer = Annotated[Viewer, Depends(role_viewer(Role.MANAGER, Role.AUDITOR))]
 
 
 class FormRefused(Exception):

@@ -4,7 +4,7 @@ auditors' search, replay, reconciliation and guarantee-fund pages."""
 import hmac
 import re
 import secrets
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -13,22 +13,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import DisputeId, ServicesDep, actor_for
+from console import charts
 from console.api import ConsoleApi, Refused, console_api
 from console.i18n import AmountUnreadable, LANGUAGES, Translator, known_time_zone, negotiate, to_minor_units
 from console.pages import (
-    PREFIX, AnyViewer, AuditorViewer, CheckedForm, FormRefused, MediatorViewer, NotForYou, SignInNeeded, Viewer,
+    PREFIX, AnyViewer, AuditorViewer, CheckedForm, FormRefused, MediatorViewer, NotForYou, ReportViewer, SignInNeeded,
+    Viewer,
     explain, get_viewer, render, sessions, user_key,
 )
 from console.replays import ReplayJobs
 from console.sessions import COOKIE, LIFETIME
 from identity import Role
+from reporting.kpis import Breakdown
 from workflows.models import Action, DisputeState, ReasonCategory
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 _SIGN_IN_CSRF = "disputeflow_console_signin"
-_STAFF = (Role.MEDIATOR, Role.AUDITOR)
+_CASE_READERS = (Role.MEDIATOR, Role.AUDITOR)
+# Who may sign in, and the page each starts on.
+_HOMES = {Role.MEDIATOR: "queue", Role.AUDITOR: "audit", Role.MANAGER: "reports"}
 QUEUE_PAGE = 50
+TIMELINE_PAGE = 200
 SEARCH_LIMIT = 1000
 
 
@@ -64,8 +70,7 @@ def _flag(value: str | None) -> bool | None:
 
 @router.get("")
 def home(viewer: AnyViewer) -> Response:
-    return RedirectResponse(f"{PREFIX}/queue" if viewer.actor.role == Role.MEDIATOR else f"{PREFIX}/audit",
-                            status_code=303)
+    return RedirectResponse(f"{PREFIX}/{_HOMES[viewer.actor.role]}", status_code=303)
 
 
 def _sign_in_page(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
@@ -93,9 +98,9 @@ def sign_in(request: Request, services: ServicesDep, token: Annotated[str, Form(
     actor = actor_for(services, token.strip())
     if actor is None:
         return _sign_in_page(request, 401, t.gettext("This token is not known."))
-    if actor.role not in _STAFF:
+    if actor.role not in _HOMES:
         return _sign_in_page(request, 403, t.gettext(
-            "This console is for platform staff (mediators and auditors); a {role} token cannot sign in here.",
+            "This console is for platform staff (mediators, auditors, managers); a {role} token cannot sign in here.",
             role=t.gettext(actor.role.value)))
     book = sessions(services)
     if book.preference(user_key(actor)) is None:
@@ -173,7 +178,8 @@ def _offered(view: dict, viewer: Viewer) -> list[str]:
     return actions
 
 
-async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: Viewer) -> dict[str, Any]:
+async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: Viewer,
+                        timeline_from: int = 0) -> dict[str, Any]:
     view = await api.get(f"/disputes/{dispute_id}")
     offered = _offered(view, viewer)
     fund = None
@@ -187,16 +193,15 @@ async def _case_context(api: ConsoleApi, services, dispute_id: str, viewer: View
     return {
         "view": view, "offered": offered, "fund": fund, "mediators": mediators,
         "transfers": await api.get(f"/disputes/{dispute_id}/transfers"),
-        # Auditors read the trail built from the full history; mediators the case's own events.
-        "trail": await api.get(f"/audit/disputes/{dispute_id}/trail") if viewer.actor.role == Role.AUDITOR else None,
+        "timeline": await api.get(f"/disputes/{dispute_id}/timeline", offset=timeline_from, limit=TIMELINE_PAGE),
     }
 
 
 async def _case_page(request: Request, viewer: Viewer, services, dispute_id: str, status: int = 200,
-                     error: str | None = None) -> HTMLResponse:
+                     error: str | None = None, timeline_from: int = 0) -> HTMLResponse:
     async with _api(request, viewer) as api:
         try:
-            context = await _case_context(api, services, dispute_id, viewer)
+            context = await _case_context(api, services, dispute_id, viewer, timeline_from)
         except Refused as refused:
             return render(request, "message.html", viewer, status=refused.status, message=explain(refused, viewer.t))
     return render(request, "case.html", viewer, status=status, error=error,
@@ -204,10 +209,11 @@ async def _case_page(request: Request, viewer: Viewer, services, dispute_id: str
 
 
 @router.get("/cases/{dispute_id}")
-async def case(request: Request, dispute_id: DisputeId, viewer: AnyViewer, services: ServicesDep) -> HTMLResponse:
-    if viewer.actor.role not in _STAFF:
+async def case(request: Request, dispute_id: DisputeId, viewer: AnyViewer, services: ServicesDep,
+               timeline_from: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    if viewer.actor.role not in _CASE_READERS:
         raise NotForYou(viewer)
-    return await _case_page(request, viewer, services, dispute_id)
+    return await _case_page(request, viewer, services, dispute_id, timeline_from=timeline_from)
 
 
 def _amount(form: dict[str, str], currency: str, t: Translator) -> dict:
@@ -274,15 +280,16 @@ async def act(request: Request, dispute_id: DisputeId, action: str, viewer: Medi
 
 # ---- the auditors' pages ------------------------------------------------------------------
 
-def _day(text: str | None, t: Translator, end: bool = False) -> datetime | None:
-    """A date field's day, from the start (or to the end) of that day in the viewer's zone."""
+def _day_start(text: str | None, t: Translator, days_later: int = 0) -> str | None:
+    """When a date field's day (or the day `days_later` after it) starts in the viewer's zone, as
+    the API reads an instant; text that is no date goes as it is, for the API to refuse."""
     if not text:
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        return None
-    return t.from_local_input(datetime.combine(day, time.max if end else time.min).isoformat())
+        return text
+    return t.from_local_input(datetime.combine(day + timedelta(days=days_later), time.min).isoformat()).isoformat()
 
 
 @router.get("/audit")
@@ -296,15 +303,13 @@ async def audit_search(request: Request, viewer: AuditorViewer, state: str | Non
     searched = any(criteria.values()) or any(dates.values()) or "search" in request.query_params
     found, error = [], None
     if searched:
+        # The days are the viewer's: from the start of the first to the end of the last.
+        period = {"opened_from": _day_start(opened_from, viewer.t), "opened_to": _day_start(opened_to, viewer.t, 1)}
         async with _api(request, viewer) as api:
             try:
-                found = (await api.get("/disputes", limit=SEARCH_LIMIT, **criteria))["items"]
+                found = (await api.get("/disputes", limit=SEARCH_LIMIT, **criteria, **period))["items"]
             except Refused as refused:
                 error = explain(refused, viewer.t)
-        # The API lists by search attributes; the dates narrow its newest-first answer here.
-        start, end = _day(opened_from, viewer.t), _day(opened_to, viewer.t, end=True)
-        found = [d for d in found if (start is None or datetime.fromisoformat(d["opened_at"]) >= start)
-                 and (end is None or datetime.fromisoformat(d["opened_at"]) <= end)]
     return render(request, "audit_search.html", viewer, criteria=criteria, dates=dates, found=found,
                   searched=searched, error=error, states=list(DisputeState), reasons=list(ReasonCategory),
                   limit=SEARCH_LIMIT)
@@ -379,3 +384,76 @@ async def funds(request: Request, viewer: AuditorViewer,
         except Refused as refused:
             error = explain(refused, viewer.t)
     return render(request, "funds.html", viewer, fund=fund, currency=currency, error=error)
+
+
+# ---- the managers' reports ------------------------------------------------------------------
+
+REPORT_DAYS = 56
+# The compliance chart's points: one per week, or fewer, longer buckets for a long period.
+MAX_BUCKETS = 26
+
+
+def _period_days(start: str | None, end: str | None, t: Translator) -> tuple[date, date]:
+    """The period's first and last day (the viewer's days); the last 8 weeks unless chosen."""
+    last = date.fromisoformat(end) if end else t.today()
+    first = date.fromisoformat(start) if start else last - timedelta(days=REPORT_DAYS - 1)
+    return first, last
+
+
+def _buckets(first: date, last: date) -> list[tuple[date, date]]:
+    """Consecutive [start, end) days covering the period: weeks, or longer past MAX_BUCKETS weeks."""
+    days = (last - first).days + 1
+    length = max(7, -(-days // MAX_BUCKETS))
+    starts = range(0, days, length)
+    return [(first + timedelta(days=d), min(first + timedelta(days=d + length), last + timedelta(days=1)))
+            for d in starts]
+
+
+async def _compliance_chart(api: ConsoleApi, t: Translator, first: date, last: date,
+                            report: dict) -> charts.Chart:
+    """Each service level's share met per bucket, from the KPI report of that bucket's cases."""
+    buckets = _buckets(first, last)
+    shares: dict[str, list[float | None]] = {s["name"]: [] for s in report["overall"]["service_levels"]}
+    for start, end in buckets:
+        part = await api.get("/reports/kpis", **{"from": _day_start(start.isoformat(), t),
+                                                  "to": _day_start(end.isoformat(), t)})
+        met = {s["name"]: s["compliance"] for s in part["overall"]["service_levels"]}
+        for name, column in shares.items():
+            column.append(met.get(name))
+    targets = {s["name"]: s["target_share"] for s in report["overall"]["service_levels"]}
+    return charts.compliance_over_time([s.strftime("%m-%d") for s, _ in buckets], shares, targets, t.percent)
+
+
+def _categories_chart(trends: dict, first: date, last: date) -> charts.Chart:
+    """Every week of the period, quiet ones too, so the bars keep time's proportions."""
+    monday = first - timedelta(days=first.weekday())
+    weeks = {monday + timedelta(weeks=n) for n in range((last - monday).days // 7 + 1)}
+    rows = [(datetime.fromisoformat(row["week_of"]).date(), row["reason"], row["cases"]) for row in trends["weeks"]]
+    weeks = sorted(weeks | {week for week, _, _ in rows})
+    counts: dict[str, list[int]] = {}
+    for week, reason, cases in rows:
+        counts.setdefault(reason, [0] * len(weeks))[weeks.index(week)] = cases
+    return charts.stacked_by_week([w.strftime("%m-%d") for w in weeks], counts)
+
+
+@router.get("/reports")
+async def reports(request: Request, viewer: ReportViewer,
+                  start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+                  end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+                  by: Breakdown = Breakdown.REASON) -> HTMLResponse:
+    t = viewer.t
+    try:
+        first, last = _period_days(start, end, t)
+    except ValueError:
+        return render(request, "message.html", viewer, status=422,
+                      message=t.gettext("Give the period as two dates."))
+    period = {"from": _day_start(first.isoformat(), t), "to": _day_start(last.isoformat(), t, 1)}
+    async with _api(request, viewer) as api:
+        try:
+            report = await api.get("/reports/kpis", by=by.value, **period)
+            trends = await api.get("/reports/trends", **period)
+            compliance = await _compliance_chart(api, t, first, last, report)
+        except Refused as refused:
+            return render(request, "message.html", viewer, status=refused.status, message=explain(refused, t))
+    return render(request, "reports.html", viewer, report=report, trends=trends, first=first, last=last, by=by,
+                  breakdowns=list(Breakdown), compliance=compliance, categories=_categories_chart(trends, first, last))

@@ -1,6 +1,9 @@
 """Identity, refusals and bad input: clear problem+json answers that change nothing."""
 
+import json
 import uuid
+from datetime import datetime, timedelta
+from urllib.parse import quote, urlencode
 
 from temporalio.api.enums.v1 import EventType
 
@@ -234,3 +237,25 @@ async def test_balances_are_readable_per_party(stack: Stack) -> None:
         (f"{dispute_id}-refund", "refund", 3_000),
     ]
     assert all(t["step"] for t in trail)
+
+
+async def test_listing_by_opening_dates(stack: Stack) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+
+    async def listed(**dates: str) -> set[str]:
+        query = urlencode({"order_id": order_id, **dates})
+        return {d["dispute_id"] for d in (await stack.ok("GET", f"/disputes?{query}", AUDITOR))["items"]}
+
+    await eventually(lambda: _contains(listed(), {dispute_id}), what="the dispute visible")
+    [summary] = (await stack.ok("GET", f"/disputes?order_id={order_id}", AUDITOR))["items"]
+    opened = datetime.fromisoformat(summary["opened_at"])
+    assert await listed(opened_from=opened.isoformat()) == {dispute_id}  # from is inclusive
+    assert await listed(opened_to=opened.isoformat()) == set()  # to is exclusive
+    assert await listed(opened_from=(opened - timedelta(days=1)).isoformat(),
+                        opened_to=(opened + timedelta(seconds=1)).isoformat()) == {dispute_id}
+    assert await listed(opened_from=(opened + timedelta(seconds=1)).isoformat()) == set()
+    for bad in ("opened_from=yesterday", "opened_to=2026-12-01T10:00:00",  # no date; no time zone
+                f"opened_from={quote(opened.isoformat())}&opened_to={quote(opened.isoformat())}"):
+        problem = await _problem(stack, "GET", f"/disputes?{bad}", AUDITOR, status=422)
+        assert "opened_" in json.dumps(problem), problem

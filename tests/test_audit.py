@@ -156,6 +156,24 @@ async def test_trail_tells_who_did_what_which_timer_fired_and_where_the_money_we
     assert len(detailed["entries"]) > len(entries)
     assert {"WorkflowTaskCompleted", "ActivityTaskStarted"} <= {e["event_type"] for e in detailed["entries"]}
 
+    # A mediator reads the same story as the case's timeline, page by page, without the raw payloads.
+    timeline = await stack.ok("GET", f"/disputes/{dispute_id}/timeline?limit=3", MEDIATOR)
+    assert (timeline["total"], timeline["offset"], timeline["limit"]) == (len(entries), 0, 3)
+    assert (timeline["status"], timeline["final_state"]) == ("completed", "CLOSED")
+    pages = [timeline["entries"]]
+    while sum(map(len, pages)) < timeline["total"]:
+        pages.append((await stack.ok("GET", f"/disputes/{dispute_id}/timeline?limit=3&offset={3 * len(pages)}",
+                                     MEDIATOR))["entries"])
+    read = [e for page in pages for e in page]
+    assert read == [{k: v for k, v in e.items() if k not in ("data", "event_type")} for e in entries]
+    assert [i for e in read for i in e["transfer_ids"]] and fired["event_id"] in [e["event_id"] for e in read]
+    assert (await stack.ok("GET", f"/disputes/{dispute_id}/timeline", AUDITOR))["total"] == len(entries)
+    for token in (BUYER, SELLER):
+        forbidden = await stack.call("GET", f"/disputes/{dispute_id}/timeline", token)
+        assert forbidden.status_code == 403 and forbidden.headers["content-type"] == PROBLEM
+    bad = await stack.call("GET", f"/disputes/{dispute_id}/timeline?offset=-1", MEDIATOR)
+    assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+
 
 async def test_trail_command_prints_the_same_story(stack: Stack, capsys: pytest.CaptureFixture) -> None:
     order_id = await stack.register_order()

@@ -9,8 +9,10 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -198,6 +200,16 @@ async def test_a_mediator_works_a_case_from_queue_to_ruling_and_a_rival_is_told_
     transfers = await stack.ok("GET", f"/disputes/{dispute_id}/transfers", MEDIATOR)
     for transfer in transfers:
         assert await mia.locator(f"#transfer-{transfer['id']}".replace(".", "\\.").replace(":", "\\:")).count() == 1
+    # Her case page tells the whole story from the history: actions, timers, notifications, money.
+    timeline = mia.locator("#timeline ol.timeline")
+    assert await timeline.locator("li.action", has_text="mediator_rule").count() == 1
+    assert await timeline.locator("li.timer_started").count() >= 1
+    assert await timeline.locator("li.timer_canceled").count() >= 1
+    shown_transfers = set(await timeline.locator("a.transfer-id").all_inner_texts())
+    assert {t["id"] for t in transfers} <= shown_transfers
+    shown_notifications = await timeline.locator(".notification-id").all_inner_texts()
+    for message in stack.services.notifications.for_dispute(dispute_id):
+        assert any(message.id in shown for shown in shown_notifications), message.id
     await noah.goto(f"/console/cases/{dispute_id}")
     assert await noah.locator("#figure-refunded").inner_text() == chinese.money(12_050, "CNY") == "¥120.50"
 
@@ -212,7 +224,14 @@ async def test_an_auditor_replays_a_case_and_reads_the_report(console: Console) 
     stack = console.stack
     _, dispute_id = await _escalated(stack)
     auditor = await console.page(AUDITOR, "en")
+    # Opening dates are days in the auditor's time zone, searched by the API itself.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     await auditor.get_by_role("textbox", name="Buyer", exact=True).fill("alice")
+    await auditor.get_by_label("Opened from").fill((today + timedelta(days=1)).isoformat())
+    await auditor.get_by_role("button", name="Search", exact=True).click()
+    assert (await auditor.locator("#search-count").inner_text()).startswith("0 disputes found.")
+    await auditor.get_by_label("Opened from").fill(today.isoformat())
+    await auditor.get_by_label("Opened to").fill(today.isoformat())
     await auditor.get_by_role("button", name="Search", exact=True).click()
     await auditor.get_by_role("link", name=dispute_id).click()
     assert await auditor.get_by_role("button", name="Take the case").count() == 0, "auditors only read"
@@ -270,3 +289,56 @@ async def test_staff_only_by_keyboard_on_a_tablet(console: Console) -> None:
     await page.keyboard.press("Space")
     assert await urgent.is_checked()
     assert console.hosts == {"127.0.0.1"}
+
+
+MANAGER = "dev-manager-max"
+
+
+async def test_a_manager_reads_the_figures_and_their_charts(console: Console) -> None:
+    stack = console.stack
+    await _escalated(stack)
+    agreed = (await stack.open_dispute(await stack.register_order(amount=5_000), amount=5_000))["dispute_id"]
+    await stack.act(agreed, "seller-agree-refund", SELLER)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    period = urlencode({"from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(days=1)).isoformat()})
+
+    async def projected() -> dict | None:
+        report = await stack.ok("GET", f"/reports/kpis?{period}", MANAGER)
+        return report if (report["overall"]["cases"], report["overall"]["closed"]) == (2, 1) else None
+
+    report = await eventually(projected, what="both cases in the reporting read model")
+    chinese = Translator("zh_CN", "Asia/Shanghai")
+
+    mia = await console.page(MEDIATOR, "en")
+    await mia.goto("/console/reports")
+    assert "not for your role" in await mia.locator("main").inner_text()
+
+    max_ = await console.page(MANAGER, "zh_CN")
+    await max_.get_by_role("heading", name="服务质量").wait_for()
+    assert await max_.evaluate(UNLABELLED) == []
+    assert await max_.locator("#kpi-cases").inner_text() == "2"
+    assert await max_.locator("#kpi-closed").inner_text() == "1"
+    assert await max_.locator("#kpi-refunded-CNY").inner_text() == chinese.money(5_000, "CNY")
+    levels = report["overall"]["service_levels"]
+    assert await max_.locator("#sla-table tbody tr").count() == len(levels)
+    # The charts are pictures drawn by the server, named for screen readers.
+    sla = max_.get_by_role("img", name="服务时效达标率走势")
+    answered = next(level for level in levels if level["name"] == "ordinary_answered")
+    assert await sla.locator("circle.point").count() >= 1 and answered["compliance"] == 1
+    assert "100%" in " ".join(await sla.locator("circle.point title").all_text_contents())
+    categories = max_.get_by_role("img", name="每周问题类型")
+    assert await categories.locator("rect.bar title").all_text_contents() == [
+        f"quality {_week_of(now)}: 2"]
+    # Broken down by seller, with the seller's dispute and refund rates.
+    await max_.get_by_label("细分维度").select_option("seller")
+    await max_.get_by_role("button", name="显示").click()
+    assert await max_.locator("#breakdown tbody tr", has_text="acme").count() == 1
+    assert await max_.locator("#seller-rates tbody tr", has_text="acme").count() == 1
+    assert await max_.locator("#top-sellers tbody tr", has_text="acme").inner_text() == "acme\t2"
+    assert console.hosts == {"127.0.0.1"}
+
+
+def _week_of(instant: datetime) -> str:
+    """The Monday (UTC) of the instant's week, as the chart labels it."""
+    day = instant.astimezone(ZoneInfo("UTC")).date()
+    return (day - timedelta(days=day.weekday())).strftime("%m-%d")

@@ -7,12 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowHistory
 
 from api.deps import DisputeId, ServicesDep, require_roles
-from api.problems import PROBLEM_RESPONSES, Problem, problem_type
-from api.services import Services
-from archive.source import case_runs
+from api.dispute_service import case_history
+from api.problems import PROBLEM_RESPONSES
 from audit import history as histories
 from audit import replay
 from audit.trail import Trail, build_trail
@@ -52,13 +50,6 @@ class ReplayRequest(BaseModel):
         return self
 
 
-async def _runs(services: Services, dispute_id: str) -> list[WorkflowHistory]:
-    try:
-        return await case_runs(services.temporal, services.archive, dispute_id)
-    except histories.DisputeNotFound as error:
-        raise Problem(404, "Not found", str(error), type=problem_type("dispute-not-found")) from error
-
-
 @router.get("/disputes/{dispute_id}/history", operation_id="export_dispute_history",
             response_model=HistoryDocument,
             responses={200: {"description": "The full history; save it as <dispute_id>.json"}})
@@ -68,7 +59,7 @@ async def export_dispute_history(dispute_id: DisputeId, services: ServicesDep) -
     tools read back. A case that continued as new is exported as `{"runs": [...]}`, one such
     history per run, oldest first. Encrypted payloads are decrypted: this is the auditors'
     copy (the route is theirs alone)."""
-    runs = await _runs(services, dispute_id)
+    runs = await case_history(services, dispute_id)
     document = await run_in_threadpool(histories.export_json, runs)
     return Response(document, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{dispute_id}.json"'})
@@ -83,7 +74,7 @@ async def get_dispute_trail(
     """What happened in the dispute, in order, in words and data, derived from its history:
     who acted (role, party, request id), which timers fired or were superseded, which
     policy version applied, every notification and every ledger transfer id."""
-    runs = await _runs(services, dispute_id)
+    runs = await case_history(services, dispute_id)
     return await run_in_threadpool(build_trail, runs, mechanics=mechanics)
 
 

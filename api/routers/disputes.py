@@ -5,13 +5,15 @@ Domain work is in `api.dispute_service`."""
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from api import dispute_service
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, require_roles
 from api.dispute_service import DisputeFilter
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, check_period
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
+from audit.trail import Timeline, build_timeline
 from identity import Actor, Role
 from workflows import lifecycle
 from workflows.models import ACTION_ARGS, Action, ActionArgs, DisputeState, DisputeView, PartyId, ReasonCategory
@@ -19,6 +21,7 @@ from workflows.models import ACTION_ARGS, Action, ActionArgs, DisputeState, Disp
 router = APIRouter(prefix="/disputes", tags=["disputes"], responses=PROBLEM_RESPONSES)
 
 BuyerActor = Annotated[Actor, Depends(require_roles(Role.BUYER))]
+StaffReader = Annotated[Actor, Depends(require_roles(Role.MEDIATOR, Role.AUDITOR))]
 
 
 @router.post("", status_code=201, operation_id="open_dispute", response_model=DisputeView)
@@ -40,11 +43,14 @@ async def list_disputes(
     order_id: Annotated[PartyId | None, Query()] = None,
     reason: ReasonCategory | None = None,
     mediator_id: Annotated[PartyId | None, Query()] = None,
+    opened_from: Annotated[AwareDatetime | None, Query(description="opened at or after (inclusive)")] = None,
+    opened_to: Annotated[AwareDatetime | None, Query(description="opened before (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DisputeList:
     """Disputes, newest first. Buyers and sellers see only their own."""
+    check_period(opened_from, opened_to, "opened_from", "opened_to")
     wanted = DisputeFilter(state=state, buyer_id=buyer_id, seller_id=seller_id, order_id=order_id, reason=reason,
-                           mediator_id=mediator_id)
+                           mediator_id=mediator_id, opened_from=opened_from, opened_to=opened_to)
     items = await dispute_service.list_disputes(services, actor, wanted, limit)
     return DisputeList(items=items, count=len(items))
 
@@ -73,6 +79,17 @@ async def list_dispute_transfers(dispute_id: DisputeId, actor: CurrentActor, ser
     """Every ledger transfer this dispute caused, with the workflow step behind it."""
     await dispute_service.visible_view(services, dispute_id, actor)
     return await run_in_threadpool(services.ledger.transfers, dispute_id=dispute_id)
+
+
+@router.get("/{dispute_id}/timeline", operation_id="get_dispute_timeline", response_model=Timeline)
+async def get_dispute_timeline(dispute_id: DisputeId, actor: StaffReader, services: ServicesDep,
+                               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                               limit: Annotated[int, Query(ge=1, le=500)] = 200) -> Timeline:
+    """The case's full timeline, oldest first: every action with its actor, timers started, fired
+    or superseded, notifications and ledger transfers with their ids. Built from the history like
+    the auditors' trail, for mediators and auditors, without the history's raw payloads."""
+    runs = await dispute_service.case_history(services, dispute_id)
+    return await run_in_threadpool(build_timeline, runs, offset=offset, limit=limit)
 
 
 def _action_endpoint(action: Action, args_model: type[ActionArgs], roles: tuple[Role, ...]):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import DisputeId, ServicesDep, require_roles
-from api.problems import PROBLEM_RESPONSES, Problem, problem_type
+from api.problems import PROBLEM_RESPONSES, Problem, check_period, problem_type
 from identity import Actor, Role
 from reporting import surveys
 from reporting.kpis import Breakdown, KpiReader, KpiReport, Trends, trends
@@ -27,9 +27,7 @@ SampleId = Annotated[str, Path(pattern=r"^qs-[0-9a-f]{12}$", description="e.g. q
 
 
 def _period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    if end <= start:
-        raise Problem(422, "Empty period", f"'to' ({end.isoformat()}) must be after 'from' ({start.isoformat()}).",
-                      type=problem_type("invalid-period"))
+    check_period(start, end, "from", "to")
     return start, end
 
 
