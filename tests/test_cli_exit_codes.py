@@ -35,7 +35,10 @@ async def _statuses(argv: list[str], env: dict[str, str], times: int, cwd: Path 
 
 
 def _database(tmp_path: Path) -> dict[str, str]:
-    return {"DISPUTEFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db", "DISPUTEFLOW_ARCHIVE": "database"}
+    """A migrated, empty database: the commands refuse to run without one (exit 2)."""
+    url = f"sqlite:///{tmp_path}/cli.db"
+    migrate(make_engine(url))
+    return {"DISPUTEFLOW_DATABASE_URL": url, "DISPUTEFLOW_ARCHIVE": "database"}
 
 
 def _assert_all(results: list[tuple[int, str]], status: int, says: str) -> None:
@@ -87,6 +90,5 @@ async def test_committed_histories_replay_clean_with_0_and_fail_candidates_with_
 
 async def test_reconciling_a_clean_ledger_is_status_0(temporal_env: WorkflowEnvironment, tmp_path: Path) -> None:
     env = _database(tmp_path)
-    migrate(make_engine(env["DISPUTEFLOW_DATABASE_URL"]))
     env |= {"DISPUTEFLOW_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host}
     _assert_all(await _statuses(["reconcile", "--json"], env, REPEATS // 4), 0, "")

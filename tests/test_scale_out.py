@@ -84,6 +84,9 @@ async def test_two_workers_and_two_apis_lose_nothing_when_a_worker_is_killed(
             "DISPUTEFLOW_TEMPORAL_NAMESPACE": client.namespace,
             "DISPUTEFLOW_TASK_QUEUE": task_queue,
             "DISPUTEFLOW_POLICY": "demo",
+            # Two workers on one machine: their metrics listeners would share the default ports.
+            "DISPUTEFLOW_WORKER_METRICS_PORT": "0",
+            "DISPUTEFLOW_WORKER_SDK_METRICS_PORT": "0",
         }
         async with processes(env, tmp_path) as running, httpx.AsyncClient(timeout=90) as http:
             apis = running["apis"]
