@@ -35,7 +35,7 @@ class NotificationService:
                     return False  # a retried activity: the message and its rows are written
                 if alongside is not None:
                     alongside(db)
-                self.add(db, message)
+                db.add(OutboxMessage.model_validate(message, from_attributes=True))
             return True
         except IntegrityError:
             with Session(self._engine) as db:
