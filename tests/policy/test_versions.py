@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from policy import Window, default_policy, demo_policy
+from policy import Window, default_policy, demo_policy, load_policy
 from policy import versions
 from policy.versions import PolicyRef, UnknownPolicyVersion
 
@@ -28,6 +28,12 @@ def test_the_presets_are_shipped_versions_and_resolve(preset):
     assert ref == PolicyRef(version=policy.version, sha256=versions.SHIPPED[policy.version])
     assert versions.resolve(ref) == policy
     assert len(ref.model_dump_json()) < 120 < len(policy.model_dump_json())
+
+
+def test_a_shipped_version_loads_by_its_name():
+    for version in versions.SHIPPED:
+        assert load_policy(version) == versions.shipped_policy(version)
+        assert load_policy(version).version == version
 
 
 def test_a_policy_other_than_a_shipped_version_travels_whole():
