@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.json_format import ParseDict
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.worker import Worker
 
 from audit import history as histories
@@ -25,7 +25,10 @@ from policy import Window, versions
 from policy.versions import PolicyRef
 from config.temporal import SearchAttributes
 from tests.audit_variants import BEFORE_SETTLEMENT_ATTRIBUTE, INCOMPATIBLE, PATCH_ID, PATCHED
-from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH
+from identity import Actor, Role
+from money import Money
+from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH, DisputeWorkflow
+from workflows.models import DisputeInput, DisputeKind, OrderSnapshot, ReasonCategory, RefundRequest
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -322,6 +325,32 @@ async def test_a_case_under_a_shipped_version_replays_from_its_export_where_the_
     capsys.readouterr()
     assert await _cli("audit", "replay", "--histories", str(export)) == 0
     assert "1 replayed" in capsys.readouterr().out
+
+
+async def test_a_ref_the_worker_cannot_resolve_fails_the_workflow_task_visibly(stack: Stack) -> None:
+    unknown = PolicyRef(version="cn-2099.1", sha256="0" * 64)
+    money = Money(amount=1_000, currency="CNY")
+    dispute = DisputeInput(
+        dispute_id=f"dsp-ORD-{uuid.uuid4().hex[:8]}-1",
+        order=OrderSnapshot(order_id="ORD-unknown-policy", buyer_id="alice", seller_id="acme", paid=money,
+                            shipped=True),
+        request=RefundRequest(kind=DisputeKind.REFUND_ONLY, reason=ReasonCategory.QUALITY, amount=money,
+                              description="Leaks"),
+        opened_by=Actor(role=Role.BUYER, party_id="alice"), policy=unknown)
+    handle = await stack.services.temporal.start_workflow(
+        DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=stack.task_queue)
+    try:
+        async def task_failed() -> str | None:
+            for event in (await handle.fetch_history()).events:
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    return event.workflow_task_failed_event_attributes.failure.message
+            return None
+
+        message = await eventually(task_failed, what="the workflow task's failure")
+        assert message.startswith("policy cn-2099.1 (sha256 0000") and "is not held here" in message
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # retried, not failed
+    finally:
+        await handle.terminate("test over")
 
 
 async def test_an_incompatible_change_fails_replay_with_a_clear_report(
