@@ -162,7 +162,7 @@ def write_policies(folder: Path, runs: Iterable[WorkflowHistory]) -> list[Path]:
     """Write the body of every policy the runs name by ref into `folder/policies/`."""
     written = []
     for ref in policy_refs(runs):
-        path = folder / POLICIES_FOLDER / f"{ref.version}.{ref.sha256[:16]}.json"
+        path = folder / POLICIES_FOLDER / f"{ref.version}.{ref.sha256}.json"
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(policy_versions.registered_body(ref), indent=1, ensure_ascii=False) + "\n",
                         encoding="utf-8")
@@ -171,10 +171,19 @@ def write_policies(folder: Path, runs: Iterable[WorkflowHistory]) -> list[Path]:
 
 
 def register_policies(folder: Path) -> list[PolicyRef]:
-    """Hold the policy bodies exported beside the histories in `folder`, so their refs resolve."""
+    """Hold the policy bodies exported beside the histories in `folder`, so their refs resolve.
+    A file is named by the ref it stands for: its body's own hash, or (a body the exporting
+    code held from an archive record, re-dumped) the hash the cases name."""
     bodies = folder / POLICIES_FOLDER
-    return [policy_versions.register(json.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(bodies.glob("*.json"))] if bodies.is_dir() else []
+    held = []
+    for path in sorted(bodies.glob("*.json")) if bodies.is_dir() else []:
+        version, _, sha = path.stem.rpartition(".")
+        named = PolicyRef(version=version, sha256=sha)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if policy_versions.register(data) != named:
+            policy_versions.hold(named, policy_versions.recorded(data))
+        held.append(named)
+    return held
 
 
 async def iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
