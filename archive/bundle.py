@@ -55,8 +55,7 @@ Final = FinalCase | FinalComplaint
 
 
 def final_content(case: Final) -> bytes:
-    return json.dumps(case.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return policy_versions.canonical(case.model_dump(mode="json"))
 
 
 def read_final(content: bytes) -> Final:

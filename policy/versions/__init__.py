@@ -50,6 +50,7 @@ class UnknownPolicyVersion(LookupError):
 
 
 def canonical(data: Any) -> bytes:
+    """JSON with sorted keys and no spaces: one text per value, what content hashes are of."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
