@@ -12,14 +12,17 @@ from complaints.models import ComplaintView
 from complaints.policy import ComplaintPolicy
 from ledger import Ledger
 from policy import Policy
+from policy import versions as policy_versions
+from policy.versions import PolicyRef
 from reporting.surveys import case_final
 from workflows.models import DisputeView
 
 
 class ArchiveFinalCase(BaseModel):
     view: DisputeView
-    # The policy the case follows at its close (a calendar update may have moved it on).
-    policy: Policy
+    # The policy the case follows at its close (a calendar update may have moved it on): the
+    # ref of a shipped version, else the body. The record holds the body either way.
+    policy: Policy | PolicyRef
 
 
 class ArchiveFinalComplaint(BaseModel):
@@ -46,11 +49,12 @@ class ArchiveActivities:
     def archive_final_case(self, request: ArchiveFinalCase) -> int:
         """The final view, the money trail and the policy; the record's place in the chain."""
         transfers = self._ledger.transfers(dispute_id=request.view.dispute_id)
-        case = FinalCase(view=request.view, transfers=transfers, policy=request.policy)
+        policy = policy_versions.resolve(request.policy)
+        case = FinalCase(view=request.view, transfers=transfers, policy=policy)
         seq = self._archive.archive_final(case).seq
         # The case is final: the reporting read model says so and the survey invites its parties.
         with session(self._engine) as db:
-            case_final(db, request.view, request.policy)
+            case_final(db, request.view, policy)
         return seq
 
     @activity.defn

@@ -27,6 +27,7 @@ from identity import Actor, Role
 from ledger import OrderRefunds
 from money import Money
 from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderRuledOn, OrderNotFound, ReopenWindowClosed
+from policy import versions as policy_versions
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
 from workflows.actions import Call
@@ -125,7 +126,7 @@ def _prepare(services: Services, actor: Actor, body: DisputeCreate, key: str | N
         if key:
             idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
     return DisputeInput(dispute_id=dispute_id, order=admitted[-1], request=request, opened_by=actor,
-                        policy=services.policy)
+                        policy=policy_versions.ref_or_body(services.policy))
 
 
 # ---- reading -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from complaints.policy import ComplaintPolicy
 from config.temporal import payload_value
 from ledger import TransferView
 from policy import Policy
+from policy import versions as policy_versions
 from workflows.models import DisputeView
 
 FORMAT = 1
@@ -54,8 +55,7 @@ Final = FinalCase | FinalComplaint
 
 
 def final_content(case: Final) -> bytes:
-    return json.dumps(case.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return policy_versions.canonical(case.model_dump(mode="json"))
 
 
 def read_final(content: bytes) -> Final:
@@ -87,13 +87,13 @@ def final_from_history(history: WorkflowHistory, transfers: list[TransferView]) 
             payloads = event.workflow_execution_started_event_attributes.input.payloads
             policy = payload_value(payloads[0]).get("policy")
             if policy:
-                policies[policy["version"]] = Policy.model_validate(policy)
+                policies[policy["version"]] = policy_versions.recorded(policy)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             payloads = request.input.args.payloads
             argument = payload_value(payloads[0]) if payloads else None
             if isinstance(argument, dict) and isinstance(argument.get("policy"), dict):
-                policies[argument["policy"]["version"]] = Policy.model_validate(argument["policy"])
+                policies[argument["policy"]["version"]] = policy_versions.recorded(argument["policy"])
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             payloads = event.workflow_execution_completed_event_attributes.result.payloads
             result = payload_value(payloads[0], DisputeView) if payloads else None

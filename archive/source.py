@@ -10,6 +10,7 @@ from temporalio.client import Client, WorkflowHistory
 from archive.bundle import FinalCase
 from archive.service import Archive
 from audit import history as histories
+from policy import versions as policy_versions
 
 
 async def case_runs(client: Client, archive: Archive | None, dispute_id: str) -> list[WorkflowHistory]:
@@ -20,6 +21,11 @@ async def case_runs(client: Client, archive: Archive | None, dispute_id: str) ->
         archived = await asyncio.to_thread(archive.case, dispute_id) if archive is not None else None
         if archived is None or not archived.histories:
             raise
+        if isinstance(archived.final, FinalCase):
+            # The record's policy body, for a ref to a version this code may not ship.
+            for ref in histories.policy_refs(archived.histories):
+                if ref.version == archived.final.policy.version:
+                    policy_versions.hold(ref, archived.final.policy)
         return list(archived.histories)
 
 

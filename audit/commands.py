@@ -35,7 +35,8 @@ def add_parser(commands: Any) -> None:
     export.add_argument("dispute_ids", nargs="+", metavar="DISPUTE_ID")
     export.add_argument("-o", "--output", type=Path,
                         help="file to write (default: standard output); with several disputes, a directory "
-                             "that gets DISPUTE_ID.json each")
+                             "that gets DISPUTE_ID.json each. Beside them, policies/ gets the body of each "
+                             "shipped policy version the cases name by ref, which `audit replay` reads")
     export.add_argument("--quiet", action="store_true",
                         help="with several disputes: only the ones not found on standard error")
     connection(export)
@@ -144,6 +145,7 @@ async def _export(args: argparse.Namespace) -> int:
     text = histories.export_json(runs) + "\n"
     if args.output:
         args.output.write_text(text, encoding="utf-8")
+        histories.write_policies(args.output.parent, runs)
         print(f"{dispute_id}: {_events(runs)} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -169,6 +171,7 @@ async def _export_many(args: argparse.Namespace, ids: list[str]) -> int:
                 continue
             path = args.output / f"{dispute_id}.json"
             path.write_text(histories.runs_to_json(runs) + "\n", encoding="utf-8")
+            histories.write_policies(args.output, runs)
             progress.item(f"[{done}/{len(ids)}] {dispute_id}: {_events(runs)} written to {path}")
     print(f"{len(ids) - len(missing)} of {len(ids)} disputes exported to {args.output}"
           + (f"; not found: {', '.join(missing)}" if missing else ""), file=sys.stderr)

@@ -17,6 +17,12 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.temporal import payload_codec, payload_value
+from policy import versions as policy_versions
+from policy.versions import PolicyRef
+
+# Beside exported histories: the bodies of the shipped policy versions their inputs name by
+# ref, so they replay on code that does not ship those versions.
+POLICIES_FOLDER = "policies"
 
 
 class DisputeNotFound(LookupError):
@@ -135,6 +141,49 @@ def dispute_id_of(events: Iterable[HistoryEvent]) -> str | None:
         value = first.get("dispute_id") if isinstance(first, dict) else None
         return value if isinstance(value, str) else None
     return None
+
+
+def policy_refs(runs: Iterable[WorkflowHistory]) -> list[PolicyRef]:
+    """The policy refs the runs' inputs record (inputs that hold a whole policy name none)."""
+    refs: dict[PolicyRef, None] = {}
+    for run in runs:
+        first = run.events[0] if run.events else None
+        if first is None or first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            continue
+        payloads = first.workflow_execution_started_event_attributes.input.payloads
+        value = payload_value(payloads[0]) if payloads else None
+        policy = value.get("policy") if isinstance(value, dict) else None
+        if isinstance(policy, dict) and "sha256" in policy:
+            refs[PolicyRef.model_validate(policy)] = None
+    return list(refs)
+
+
+def write_policies(folder: Path, runs: Iterable[WorkflowHistory]) -> list[Path]:
+    """Write the body of every policy the runs name by ref into `folder/policies/`."""
+    written = []
+    for ref in policy_refs(runs):
+        path = folder / POLICIES_FOLDER / f"{ref.version}.{ref.sha256}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(policy_versions.registered_body(ref), indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def register_policies(folder: Path) -> list[PolicyRef]:
+    """Hold the policy bodies exported beside the histories in `folder`, so their refs resolve.
+    A file is named by the ref it stands for: its body's own hash, or (a body the exporting
+    code held from an archive record, re-dumped) the hash the cases name."""
+    bodies = folder / POLICIES_FOLDER
+    held = []
+    for path in sorted(bodies.glob("*.json")) if bodies.is_dir() else []:
+        version, _, sha = path.stem.rpartition(".")
+        named = PolicyRef(version=version, sha256=sha)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if policy_versions.register(data) != named:
+            policy_versions.hold(named, policy_versions.recorded(data))
+        held.append(named)
+    return held
 
 
 async def iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:

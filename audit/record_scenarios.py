@@ -397,6 +397,14 @@ async def archived_escalated_full_refund(r: Recorder) -> str:
     return d
 
 
+async def policy_ref_seller_agrees_refund(r: Recorder) -> str:
+    """Opened under the shipped default policy unchanged: the input carries its `PolicyRef`
+    (policy/versions), not the body; so does the final case's archive write."""
+    d = await r.open("policy_ref_seller_agrees_refund")
+    await r.act(d, "seller-agree-refund", SELLER, {"note": "Sorry about that"})
+    return d
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     seller_agrees_refund,
     partial_offer_accepted,
@@ -422,6 +430,7 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     calendar_update_recounts_ruling_sla,
     archived_seller_agrees_refund,
     archived_escalated_full_refund,
+    policy_ref_seller_agrees_refund,
 )}
 
 

@@ -278,8 +278,13 @@ async def from_server(client: Client, dispute_ids: Iterable[str], prefetch: int 
 
 
 async def from_files(paths: Iterable[Path]) -> AsyncIterator[Source]:
-    """Exported history files (see audit.history.read_file)."""
+    """Exported history files (see audit.history.read_file), the policy bodies exported
+    beside them held first."""
+    folders: set[Path] = set()
     for path in paths:
+        if path.parent not in folders:
+            folders.add(path.parent)
+            histories.register_policies(path.parent)
         try:
             runs = histories.read_runs(path)
         except (OSError, ValueError) as error:

@@ -562,9 +562,11 @@ class _Builder:
         notification = _as_notification(first)
         if notification is not None and outcome == "completed":
             notification_ids = [notification["id"]]
-        elif name == "archive_final_case" and outcome == "completed" and "survey_window" in first["policy"]:
+        elif name == "archive_final_case" and outcome == "completed" and (
+                "survey_window" in first["policy"] or "sha256" in first["policy"]):
             # The final case's archive write also invited its parties to the survey (reporting.surveys);
-            # a policy recorded before the survey has no survey_window, and such a case invited no one.
+            # a policy recorded before the survey has no survey_window, and such a case invited no one
+            # (a policy ref, `sha256`, came later still).
             notification_ids = invitation_ids(first["view"]["dispute_id"])
         text = _activity_text(name, outcome, first, result, notification, transfer_ids, attempt)
         if notification is None and notification_ids:

@@ -3,8 +3,8 @@
 Everything here is imported by Temporal workflow code, so it is deterministic and
 pure: no I/O, no clock, no tz database (a calendar has a fixed UTC offset), no
 randomness. All models are frozen pydantic v2 models that round-trip through JSON,
-because the whole ``Policy`` is recorded in each workflow's input and a replay must
-see exactly what the case saw.
+because each workflow's input records its ``Policy`` (whole, or as the ref of a shipped
+version: ``policy.versions``) and a replay must see exactly what the case saw.
 
 Datetimes passed in must be timezone-aware (Temporal's workflow clock is aware UTC); a naive
 datetime is rejected with ``ValueError`` rather than guessed at. Returned instants
@@ -323,8 +323,9 @@ DEFAULT_SERVICE_LEVELS: tuple[ServiceLevel, ...] = (
 class Policy(BaseModel):
     """Every window and SLA of the dispute life cycle, versioned.
 
-    Window defaults are the domain defaults (shared/domain.md). The whole object is
-    recorded in each workflow input; a change of policy is a new ``version``.
+    Window defaults are the domain defaults (shared/domain.md). Each workflow input
+    records it (a shipped version by its ``policy.versions.PolicyRef``); a change of
+    policy is a new ``version``.
     """
 
     model_config = _FROZEN

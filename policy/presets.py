@@ -1,8 +1,8 @@
 """Ready-made policies and loading a policy from a file.
 
 These read packaged data or files: call them where a case is opened (API, worker,
-CLI) and put the resulting Policy into the workflow input. Workflow code never calls
-them.
+CLI) and put the resulting Policy into the workflow input (``policy.versions.ref_or_body``:
+the ref of a shipped version). Workflow code never calls them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from policy.calendars import load_calendar
+from policy import versions
 from policy.model import Policy, Window
 
 __all__ = ["default_policy", "demo_policy", "load_policy", "PolicyLoadError", "DEFAULT_VERSION", "DEMO_VERSION"]
@@ -65,17 +66,19 @@ _PRESETS = {"default": default_policy, "demo": demo_policy}
 
 
 def load_policy(source: str | os.PathLike[str]) -> Policy:
-    """``"default"``, ``"demo"``, or the path of a JSON file holding a Policy (as
-    written by ``policy.model_dump_json()``). Raises ``PolicyLoadError`` naming the
-    source and what is wrong with it."""
+    """``"default"``, ``"demo"``, a shipped version (``policy.versions.SHIPPED``), or the
+    path of a JSON file holding a Policy (as written by ``policy.model_dump_json()``).
+    Raises ``PolicyLoadError`` naming the source and what is wrong with it."""
     if isinstance(source, str) and source in _PRESETS:
         return _PRESETS[source]()
+    if isinstance(source, str) and source in versions.SHIPPED:
+        return versions.shipped_policy(source)
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PolicyLoadError(
-            f"policy {str(source)!r}: no such file (expected 'default', 'demo' or a path to a Policy JSON file)"
+            f"policy {str(source)!r}: no such file (expected 'default', 'demo', a shipped version or a path to a Policy JSON file)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyLoadError(f"policy file {str(path)!r}: cannot read it: {exc}") from exc

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.json_format import ParseDict
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.worker import Worker
 
 from audit import history as histories
@@ -21,10 +21,14 @@ from audit.record_scenarios import SCENARIOS
 from audit.trail import build_trail
 from devstack import cli
 from devstack.stack import temporal_binary
-from policy import Window
+from policy import Window, versions
+from policy.versions import PolicyRef
 from config.temporal import SearchAttributes
 from tests.audit_variants import BEFORE_SETTLEMENT_ATTRIBUTE, INCOMPATIBLE, PATCH_ID, PATCHED
-from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH
+from identity import Actor, Role
+from money import Money
+from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH, DisputeWorkflow
+from workflows.models import DisputeInput, DisputeKind, OrderSnapshot, ReasonCategory, RefundRequest
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -292,6 +296,61 @@ async def test_committed_histories_replay_on_the_current_code(capsys: pytest.Cap
     assert report.total == len(files) and report.replayed == len(files)
     assert await _cli("audit", "replay", "--histories", str(HISTORIES)) == 0
     assert f"{len(files)} replayed" in capsys.readouterr().out
+
+
+async def test_a_case_under_a_shipped_version_replays_from_its_export_where_the_code_lacks_it(
+        stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    dispute_id = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    recorded = await _closed_history(stack, dispute_id)
+    shipped = versions.ref_or_body(stack.services.policy)
+    assert isinstance(shipped, PolicyRef)
+    assert histories.policy_refs([recorded]) == [shipped]  # the input holds the ref, not the body
+    export = tmp_path / "exports"
+    export.mkdir()
+    assert await _cli("audit", "export", dispute_id, "-o", str(export / f"{dispute_id}.json"),
+                      *_connection(stack.services.temporal)) == 0
+    [body] = (export / "policies").glob("*.json")
+    shipped_file = Path(versions.__file__).with_name(f"{shipped.version}.json")
+    assert json.loads(body.read_text()) == json.loads(shipped_file.read_text())
+
+    # Code that does not ship the version cannot replay the case: the task fails, visibly.
+    monkeypatch.setattr(versions, "_BODIES", {sha: held for sha, held in versions._BODIES.items()
+                                              if sha != shipped.sha256})
+    committed = HISTORIES / "policy_ref_seller_agrees_refund.json"
+    [outcome] = (await replay.DisputeReplayer().replay(replay.from_files([committed]))).outcomes
+    assert outcome.status == "failed" and f"policy {shipped.version} (sha256 {shipped.sha256}) is not held here" \
+        in outcome.detail
+    # With the body exported beside the history, it replays.
+    capsys.readouterr()
+    assert await _cli("audit", "replay", "--histories", str(export)) == 0
+    assert "1 replayed" in capsys.readouterr().out
+
+
+async def test_a_ref_the_worker_cannot_resolve_fails_the_workflow_task_visibly(stack: Stack) -> None:
+    unknown = PolicyRef(version="cn-2099.1", sha256="0" * 64)
+    money = Money(amount=1_000, currency="CNY")
+    dispute = DisputeInput(
+        dispute_id=f"dsp-ORD-{uuid.uuid4().hex[:8]}-1",
+        order=OrderSnapshot(order_id="ORD-unknown-policy", buyer_id="alice", seller_id="acme", paid=money,
+                            shipped=True),
+        request=RefundRequest(kind=DisputeKind.REFUND_ONLY, reason=ReasonCategory.QUALITY, amount=money,
+                              description="Leaks"),
+        opened_by=Actor(role=Role.BUYER, party_id="alice"), policy=unknown)
+    handle = await stack.services.temporal.start_workflow(
+        DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=stack.task_queue)
+    try:
+        async def task_failed() -> str | None:
+            for event in (await handle.fetch_history()).events:
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    return event.workflow_task_failed_event_attributes.failure.message
+            return None
+
+        message = await eventually(task_failed, what="the workflow task's failure")
+        assert message.startswith("policy cn-2099.1 (sha256 0000") and "is not held here" in message
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # retried, not failed
+    finally:
+        await handle.terminate("test over")
 
 
 async def test_an_incompatible_change_fails_replay_with_a_clear_report(

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from identity import Actor, Role
     from money import Money, plans
     from policy import Window
+    from policy import versions as policy_versions
     from reporting.facts import CaseFacts, opening_facts
     from workflows import intervention as hearing
     from workflows import lifecycle, rules
@@ -160,8 +161,9 @@ class DisputeWorkflow:
     @workflow.init
     def __init__(self, input: DisputeInput) -> None:
         self._input = input
-        self._policy = input.policy
-        self._limits = input.policy.limits
+        # A ref this worker cannot resolve fails the workflow task (retried, visible), never a guess.
+        self._policy = policy_versions.resolve(input.policy)
+        self._limits = self._policy.limits
         # Bumped by every change the clock must re-plan for.
         self._changes = 0
         self._effects_lock = asyncio.Lock()
@@ -266,8 +268,9 @@ class DisputeWorkflow:
         # change closed without it; they replay without it.
         if workflow.patched(ARCHIVE_PATCH):
             try:
+                final = ArchiveFinalCase(view=self._view(), policy=policy_versions.ref_or_body(self._policy))
                 await workflow.execute_activity_method(
-                    ArchiveActivities.archive_final_case, ArchiveFinalCase(view=self._view(), policy=self._policy),
+                    ArchiveActivities.archive_final_case, final,
                     start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ARCHIVE_RETRY)
             except ActivityError:
                 workflow.logger.warning("archive write failed; the sweeper archives %s", input.dispute_id)
@@ -725,7 +728,7 @@ class DisputeWorkflow:
         previous = self._policy
         self._policy = args.policy
         # A continued run starts from the policy the case now follows.
-        self._input = self._input.model_copy(update={"policy": args.policy})
+        self._input = self._input.model_copy(update={"policy": policy_versions.ref_or_body(args.policy)})
         moved = []
         for deadline in sorted(self._deadlines.values(), key=lambda d: d.kind.value):
             if not deadline.past_calendar_coverage:

@@ -21,6 +21,7 @@ from money import CurrencyCode, Money
 from money.plans import CaseParties
 from notifications.models import NotificationMessage
 from policy import Policy
+from policy.versions import PolicyRef
 from workflows.actions import ActionArgs
 from reporting.facts import CaseFacts
 
@@ -134,7 +135,9 @@ class DisputeInput(BaseModel):
     order: OrderSnapshot
     request: RefundRequest
     opened_by: Actor
-    policy: Policy
+    # The case's policy: the ref of the shipped version it follows (policy/versions), else the
+    # whole policy (a test's or an operator's own, and every input recorded before refs).
+    policy: Policy | PolicyRef
     # Set when a long case continues as new: where the previous run left it.
     carried: "CarriedCase | None" = None
 

@@ -19,7 +19,9 @@ from archive import Archive, Part
 from archive.stores import ArchiveStore
 from archive.bundle import FinalComplaint
 from archive.sweeper import SWEEP_SCHEDULE_ID, ensure_sweep_schedule
+from audit import history as histories
 from database import make_engine, migrate
+from policy import versions
 from tests.complaint_support import SENIOR, act, complaint, complaint_policy, file, new_seller, wait_final
 from tests.support import AUDITOR, BUYER, OTHER_BUYER, SELLER, Stack, eventually
 
@@ -75,7 +77,8 @@ async def _delete_from_temporal(client: Client, dispute_id: str) -> None:
     await eventually(gone, timeout=60, what=f"{dispute_id} deleted from Temporal")
 
 
-async def test_a_deleted_case_is_read_trailed_exported_replayed_and_reconciled_from_the_archive(own_stack: Stack) -> None:
+async def test_a_deleted_case_is_read_trailed_exported_replayed_and_reconciled_from_the_archive(
+        own_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     stack = own_stack
     dispute_id, run_id = await _close_refunded_case(stack)
     archive = stack.services.archive
@@ -100,6 +103,13 @@ async def test_a_deleted_case_is_read_trailed_exported_replayed_and_reconciled_f
     assert sum(t["amount"] for t in transfers if t["code"] == "refund") == 6_000
     assert await stack.ok("GET", f"/audit/disputes/{dispute_id}/history", AUDITOR) == live_history
     assert await stack.ok("GET", f"/audit/disputes/{dispute_id}/trail", AUDITOR) == live_trail
+    replayed = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": [dispute_id]})
+    assert replayed["ok"] and replayed["replayed"] == 1, replayed
+    # Its input names a shipped policy version by ref; on code that lacks that version, the
+    # archive record's policy body stands for it.
+    [ref] = histories.policy_refs(archive.case(dispute_id).histories)
+    assert ref == versions.ref_or_body(stack.services.policy)
+    monkeypatch.setattr(versions, "_BODIES", {sha: held for sha, held in versions._BODIES.items() if sha != ref.sha256})
     replayed = await stack.ok("POST", "/audit/replay", AUDITOR, {"dispute_ids": [dispute_id]})
     assert replayed["ok"] and replayed["replayed"] == 1, replayed
     trail = await stack.ok("GET", f"/reconciliation/disputes/{dispute_id}", AUDITOR)
