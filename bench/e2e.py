@@ -215,8 +215,9 @@ def _p50(side: Side, which: str) -> float:
 async def drive(sides: list[Side], args: argparse.Namespace) -> dict[str, list[Shape]]:
     next_n = 0
     for side in sides:  # warm-up, not counted
-        await run_round(side, next_n, args.clients, args.clients)
-        next_n += args.clients
+        if args.warmup:
+            await run_round(side, next_n, args.warmup, args.clients)
+            next_n += args.warmup
     order = sides + sides[::-1]
     for _ in range(args.rounds):
         for side in order:
@@ -237,17 +238,17 @@ def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], ar
     bare_worker = running.python("bare-worker", ["-m", "bench.bare.worker", "--temporal", bare_temporal,
                                                  "--task-queue", bare_queue, "--database", bare_url_,
                                                  *(["--schema", bare_schema] if bare_schema else [])])
-    port = free_port()
-    bare_http = running.python("bare-http", ["-m", "uvicorn", "bench.bare.http:app", "--no-access-log",
-                                             "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)],
-                               os.environ | {"BENCH_TEMPORAL": bare_temporal, "BENCH_TASK_QUEUE": bare_queue})
-    bare_http_url = f"http://127.0.0.1:{port}"
-    wait_healthy(bare_http_url + "/healthz", [bare_worker, bare_http])
+    if not args.no_http:
+        port = free_port()
+        bare_http = running.python("bare-http", ["-m", "uvicorn", "bench.bare.http:app", "--no-access-log",
+                                                 "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)],
+                                   os.environ | {"BENCH_TEMPORAL": bare_temporal, "BENCH_TASK_QUEUE": bare_queue})
+        bare_http_url = f"http://127.0.0.1:{port}"
+        wait_healthy(bare_http_url + "/healthz", [bare_worker, bare_http])
 
     async def go() -> None:
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-        async with httpx.AsyncClient(base_url=api_url, timeout=120, limits=limits) as product_http, \
-                httpx.AsyncClient(base_url=bare_http_url, timeout=120, limits=limits) as bare_http_client:
+        async with httpx.AsyncClient(base_url=api_url, timeout=120, limits=limits) as product_http:
             product_client = await Client.connect(product_temporal)
             bare_client = await Client.connect(bare_temporal)
             sides = [
@@ -256,7 +257,8 @@ def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], ar
                 bare_side(bare_client, bare_queue, {"worker": bare_worker, "temporal": bare_server}, run),
             ]
             if not args.no_http:
-                sides.append(bare_http_side(bare_http_client, bare_client,
+                sides.append(bare_http_side(httpx.AsyncClient(base_url=bare_http_url, timeout=120, limits=limits),
+                                            bare_client,
                                             {"worker": bare_worker, "temporal": bare_server, "api": bare_http}, run))
             samples = await drive(sides, args)
             report(database, sides, samples, args.clients)
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     options.add_argument("--rounds", type=int, default=1,
                          help="times the interleaved sequence (product, bare, bare-http, bare-http, bare, product) "
                               "runs (default 1)")
+    options.add_argument("--warmup", type=int, help="disputes per side in the uncounted warm-up round "
+                         "(default: one per client)")
     options.add_argument("--histories", type=int, default=40, help="histories per side measured (default 40)")
     options.add_argument("--no-http", action="store_true", help="leave out the bare-http side")
     options.add_argument("--postgres", metavar="URL",
@@ -278,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     options.add_argument("--profile", metavar="DIR", type=Path,
                          help="record py-spy profiles (speedscope) of every Python process under test into DIR")
     args = options.parse_args(argv)
+    if args.warmup is None:
+        args.warmup = args.clients
     print(f"machine: {os.cpu_count()} cores; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
     with tempfile.TemporaryDirectory(prefix="disputeflow-bench-home-") as home:
         with processes(args.profile and args.profile / "sqlite") as running:

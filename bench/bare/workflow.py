@@ -129,4 +129,74 @@ class BareDisputeWorkflow:
     async def _write(self, activity: str, detail: dict[str, Any]) -> None:
         await workflow.execute_activity(activity, Row(self._dispute.dispute_id, activity, detail),
                                         start_to_close_timeout=ACTIVITY_TIMEOUT)
-WORKFLOWS = [BareDisputeWorkflow]
+@dataclass
+class EvidenceCall:
+    party: str  # "buyer" or "seller"
+    text: str
+
+
+@workflow.defn
+class BareCaseWorkflow:
+    """A taken case under the platform's intervention, for the mediator benchmark: each of its two
+    updates is the shape of the product's mediator-request-evidence and party-submit-evidence
+    (search attributes upserted, the buyer, seller and mediator notified one after another, the
+    case's deadline timer re-planned), frozen from the same commit as `BareDisputeWorkflow`."""
+
+    @workflow.init
+    def __init__(self, dispute: BareDispute) -> None:
+        self._dispute = dispute
+        self._changes = 0
+        self._deadline = workflow.now() + SELLER_WINDOW
+        self._lock = asyncio.Lock()
+        self._done = False
+
+    @workflow.run
+    async def run(self, dispute: BareDispute) -> None:
+        while not self._done:
+            seen = self._changes
+            try:
+                await workflow.wait_condition(lambda: self._changes != seen or self._done,
+                                              timeout=self._deadline - workflow.now())
+            except asyncio.TimeoutError:
+                return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    @workflow.update
+    async def mediator_request_evidence(self, call: EvidenceCall) -> Answer:
+        return await self._act("evidence_requested", call)
+
+    @workflow.update
+    async def party_submit_evidence(self, call: EvidenceCall) -> Answer:
+        return await self._act("evidence_submitted", call)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+    async def _act(self, event: str, call: EvidenceCall) -> Answer:
+        self._deadline = workflow.now() + SELLER_WINDOW
+        self._changes += 1
+        workflow.upsert_search_attributes([
+            SearchAttributes.STATE.value_set("PLATFORM_INTERVENING"),
+            SearchAttributes.NEXT_DEADLINE.value_set(self._deadline),
+            SearchAttributes.MEDIATOR.value_set("mia"),
+            SearchAttributes.AWAITING_MEDIATOR.value_set(False),
+            SearchAttributes.URGENT.value_set(False),
+            SearchAttributes.NEEDS_SENIOR.value_set(False),
+        ])
+        dispute = self._dispute
+        async with self._lock:
+            for role, party in (("buyer", dispute.buyer_id), ("seller", dispute.seller_id), ("mediator", "mia")):
+                await self._write("notify", {
+                    "recipient_role": role, "recipient_id": party, "kind": "state_changed",
+                    "subject": f"Dispute {dispute.dispute_id}: {event.replace('_', ' ')}",
+                    "data": {"state": "PLATFORM_INTERVENING", "event": event, "party": call.party,
+                             "text": call.text, "due_at": self._deadline.isoformat()}})
+        return Answer(dispute.dispute_id, "PLATFORM_INTERVENING", ["mediator_rule", "mediator_request_evidence"])
+
+    async def _write(self, activity: str, detail: dict[str, Any]) -> None:
+        await workflow.execute_activity(activity, Row(self._dispute.dispute_id, activity, detail),
+                                        start_to_close_timeout=ACTIVITY_TIMEOUT)
+
+
+WORKFLOWS = [BareDisputeWorkflow, BareCaseWorkflow]
