@@ -26,7 +26,7 @@ from temporalio.client import Client
 from bench.bare.workflow import BareCaseWorkflow, BareDispute, EvidenceCall
 from bench.e2e import AMOUNT, BUYER, PLATFORM, SELLER, _ok
 from bench.figures import latency_ms, percentile, ratio, verdict
-from bench.stack import Processes, processes, product_env, start_product, start_temporal
+from bench.stack import Processes, processes, product_env, start_product, start_temporal_servers
 from database import new_schema_name, throwaway_schema
 
 MEDIATOR = "Bearer dev-mediator-mia"
@@ -98,14 +98,14 @@ async def run_round(cycle: Cycle, cases: list[str], first_cycle: int, cycles: in
 def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], args: argparse.Namespace,
            running: Processes, home: Path) -> None:
     run = uuid.uuid4().hex[:6]
-    product_temporal, _ = start_temporal(running, f"temporal-product-{database}")
-    bare_temporal, _ = start_temporal(running, f"temporal-bare-{database}")
-    env = product_env(home, product_temporal, product_url) | {"DISPUTEFLOW_TASK_QUEUE": f"bench-{run}"}
-    api_url, _, _ = start_product(running, env)
+    (product_temporal, _), (bare_temporal, _) = start_temporal_servers(
+        running, f"temporal-product-{database}", f"temporal-bare-{database}")
     bare_queue = f"bare-{run}"
     bare_database, bare_schema = bare_url
     running.python("bare-worker", ["-m", "bench.bare.worker", "--temporal", bare_temporal, "--task-queue", bare_queue,
                                    "--database", bare_database, *(["--schema", bare_schema] if bare_schema else [])])
+    env = product_env(home, product_temporal, product_url) | {"DISPUTEFLOW_TASK_QUEUE": f"bench-{run}"}
+    api_url, _, _ = start_product(running, env)
 
     async def go() -> None:
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from config.settings import Settings
 from temporalio.client import Client
 
 from config.temporal import dev_server_search_attribute_flags
+from database import make_engine, migrate
 from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary, wait_for_port
 from security.encryption import write_development_keyring
@@ -108,6 +110,12 @@ def processes(profile: Path | None = None, keep_logs: Path | None = None) -> Ite
             running.stop()
 
 
+def start_temporal_servers(running: Processes, *names: str) -> list[tuple[str, Process]]:
+    """`start_temporal` for each name, at once."""
+    with ThreadPoolExecutor(len(names)) as pool:
+        return list(pool.map(lambda name: start_temporal(running, name), names))
+
+
 def start_temporal(running: Processes, name: str) -> tuple[str, Process]:
     """A fresh in-memory Temporal dev server with the search attributes registered; its address."""
     port = free_port()
@@ -152,11 +160,13 @@ def product_env(home: Path, temporal_address: str, database_url: str) -> dict[st
 
 
 def start_product(running: Processes, env: dict[str, str]) -> tuple[str, Process, Process]:
-    """Migrate, then the worker and the API (uvicorn, as `disputeflow up`); the API's base URL once it is healthy."""
-    migrated = subprocess.run([sys.executable, "-m", "devstack.cli", "migrate"], cwd=PROJECT, env=env,
-                              capture_output=True, text=True, timeout=300)
-    if migrated.returncode != 0:
-        raise SystemExit(f"migrate failed: {migrated.stderr}")
+    """Migrate (as `disputeflow migrate`), then the worker and the API (uvicorn, as `disputeflow up`);
+    the API's base URL once it is healthy."""
+    engine = make_engine(env["DISPUTEFLOW_DATABASE_URL"])
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
     worker = running.python("product-worker", ["-m", "worker"], env)
     port = free_port()
     api = running.python("product-api", ["-m", "uvicorn", "api.main:app", "--no-access-log", "--log-level",

@@ -20,8 +20,7 @@ from config.settings import Settings
 from database import make_engine
 from worker import tuning_options
 
-ACTIVITIES = ("freeze_escrow", "notify", "settle_dispute", "release_order", "archive_final_case",
-              "request_evidence", "submit_evidence")
+ACTIVITIES = ("freeze_escrow", "notify", "settle_dispute", "release_order", "archive_final_case")
 
 METADATA = MetaData()
 TABLES = {name: Table(f"bare_{name}", METADATA,

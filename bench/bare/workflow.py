@@ -52,6 +52,10 @@ class Answer:
     allowed_actions: list[str]
 
 
+async def write_row(dispute_id: str, activity: str, detail: dict[str, Any]) -> None:
+    await workflow.execute_activity(activity, Row(dispute_id, activity, detail), start_to_close_timeout=ACTIVITY_TIMEOUT)
+
+
 @workflow.defn
 class BareDisputeWorkflow:
     @workflow.init
@@ -127,8 +131,7 @@ class BareDisputeWorkflow:
         ])
 
     async def _write(self, activity: str, detail: dict[str, Any]) -> None:
-        await workflow.execute_activity(activity, Row(self._dispute.dispute_id, activity, detail),
-                                        start_to_close_timeout=ACTIVITY_TIMEOUT)
+        await write_row(self._dispute.dispute_id, activity, detail)
 @dataclass
 class EvidenceCall:
     party: str  # "buyer" or "seller"
@@ -195,8 +198,7 @@ class BareCaseWorkflow:
         return Answer(dispute.dispute_id, "PLATFORM_INTERVENING", ["mediator_rule", "mediator_request_evidence"])
 
     async def _write(self, activity: str, detail: dict[str, Any]) -> None:
-        await workflow.execute_activity(activity, Row(self._dispute.dispute_id, activity, detail),
-                                        start_to_close_timeout=ACTIVITY_TIMEOUT)
+        await write_row(self._dispute.dispute_id, activity, detail)
 
 
 WORKFLOWS = [BareDisputeWorkflow, BareCaseWorkflow]
