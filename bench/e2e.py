@@ -17,11 +17,9 @@ import argparse
 import asyncio
 import os
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +29,9 @@ from temporalio.client import Client
 from bench.bare import calls as bare_calls
 from bench.bare.workflow import BareDispute, BareDisputeWorkflow
 from bench.figures import Shape, latency_ms, percentile, ratio, verdict
-from bench.stack import Process, Processes, free_port, processes, product_env, start_product, \
-    start_temporal_servers, wait_healthy
+from bench.stack import Process, Processes, free_port, on_each_database, start_both_sides, wait_healthy
+from bench.stack import options as stack_options
 from config.temporal import Visibility
-from database import new_schema_name, throwaway_schema
 
 PLATFORM, BUYER, SELLER = "Bearer dev-platform", "Bearer dev-buyer-alice", "Bearer dev-seller-acme"
 AMOUNT = 10_000
@@ -84,11 +81,11 @@ def product_side(http: httpx.AsyncClient, temporal: Client, cpu: dict[str, Proce
     async def dispute(n: int) -> tuple[float, float, str]:
         order_id = f"ORD-{run}-{n}"
         started = time.perf_counter()
-        await _ok(http.post("/orders", headers={"Authorization": PLATFORM}, json={
+        await expect(http.post("/orders", headers={"Authorization": PLATFORM}, json={
             "order_id": order_id, "buyer_id": "alice", "seller_id": "acme",
             "paid": {"amount": AMOUNT, "currency": "CNY"}, "shipped": True}), 201)
         opening = time.perf_counter()
-        opened = await _ok(http.post("/disputes", headers={"Authorization": BUYER, "Idempotency-Key": f"open-{order_id}"},
+        opened = await expect(http.post("/disputes", headers={"Authorization": BUYER, "Idempotency-Key": f"open-{order_id}"},
                                      json={"order_id": order_id, "kind": "refund_only", "reason": "quality",
                                            "amount": {"amount": AMOUNT, "currency": "CNY"},
                                            "description": "The kettle leaks from the base.",
@@ -96,11 +93,11 @@ def product_side(http: httpx.AsyncClient, temporal: Client, cpu: dict[str, Proce
                                                          "media_type": "image/jpeg"}]}), 201)
         opened_at = time.perf_counter()
         dispute_id = opened["dispute_id"]
-        view = await _ok(http.post(f"/disputes/{dispute_id}/seller-agree-refund", headers={"Authorization": SELLER},
+        view = await expect(http.post(f"/disputes/{dispute_id}/seller-agree-refund", headers={"Authorization": SELLER},
                                    json={}), 200)
         while not (view["resolution"] or {}).get("settled"):
             await asyncio.sleep(0.05)  # a client polling the case until its money moved
-            view = await _ok(http.get(f"/disputes/{dispute_id}", headers={"Authorization": PLATFORM}), 200)
+            view = await expect(http.get(f"/disputes/{dispute_id}", headers={"Authorization": PLATFORM}), 200)
         return opened_at - opening, time.perf_counter() - started, dispute_id
 
     return Side("product", temporal, "DisputeWorkflow", cpu, dispute)
@@ -110,7 +107,7 @@ def bare_side(temporal: Client, task_queue: str, cpu: dict[str, Process], run: s
     async def dispute(n: int) -> tuple[float, float, str]:
         dispute_id = f"bare-{run}-{n}"
         started = time.perf_counter()
-        await bare_calls.open_dispute(temporal, task_queue, _bare_dispute(dispute_id))
+        await bare_calls.open_dispute(temporal, task_queue, bare_dispute(dispute_id))
         opened = time.perf_counter()
         await bare_calls.agree_refund(temporal, dispute_id)
         return opened - started, time.perf_counter() - started, dispute_id
@@ -122,21 +119,22 @@ def bare_http_side(http: httpx.AsyncClient, temporal: Client, cpu: dict[str, Pro
     async def dispute(n: int) -> tuple[float, float, str]:
         dispute_id = f"bare-http-{run}-{n}"
         started = time.perf_counter()
-        body = _bare_dispute(dispute_id).__dict__
-        await _ok(http.post("/disputes", json=body), 201)
+        body = bare_dispute(dispute_id).__dict__
+        await expect(http.post("/disputes", json=body), 201)
         opened = time.perf_counter()
-        await _ok(http.post(f"/disputes/{dispute_id}/seller-agree-refund"), 200)
+        await expect(http.post(f"/disputes/{dispute_id}/seller-agree-refund"), 200)
         return opened - started, time.perf_counter() - started, dispute_id
 
     return Side("bare-http", temporal, BareDisputeWorkflow.__name__, cpu, dispute)
 
 
-def _bare_dispute(dispute_id: str) -> BareDispute:
+def bare_dispute(dispute_id: str) -> BareDispute:
     return BareDispute(dispute_id=dispute_id, order_id=dispute_id, buyer_id="alice", seller_id="acme",
                        amount=AMOUNT, currency="CNY")
 
 
-async def _ok(request: Awaitable[httpx.Response], status: int) -> dict:
+async def expect(request: Awaitable[httpx.Response], status: int) -> dict:
+    """The JSON body of a response that must have `status`; any other ends the benchmark."""
     response = await request
     if response.status_code != status:
         raise SystemExit(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
@@ -212,7 +210,7 @@ def report(database: str, sides: list[Side], samples: dict[str, list[Shape]], cl
     if len(sides) > 2:
         http = sides[2]
         print(f"ratio bare-http/bare throughput {ratio(http.throughput, bare.throughput):.2f}x "
-              f"(the share of the gap that is HTTP); product/bare-http {ratio(product.throughput, http.throughput):.2f}x")
+              f"(what the HTTP hop alone costs); product/bare-http {ratio(product.throughput, http.throughput):.2f}x")
 
 
 def _p50(side: Side, which: str) -> float:
@@ -233,40 +231,34 @@ async def drive(sides: list[Side], args: argparse.Namespace) -> dict[str, list[S
     return {side.name: await shapes(side, args.histories) for side in sides}
 
 
-def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], args: argparse.Namespace,
-           running: Processes, home: Path) -> None:
+def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], running: Processes, home: Path,
+           args: argparse.Namespace) -> None:
     run = uuid.uuid4().hex[:6]
-    (product_temporal, product_server), (bare_temporal, bare_server) = start_temporal_servers(
-        running, f"temporal-product-{database}", f"temporal-bare-{database}")
-    bare_queue = f"bare-{run}"
-    bare_url_, bare_schema = bare_url
-    bare_worker = running.python("bare-worker", ["-m", "bench.bare.worker", "--temporal", bare_temporal,
-                                                 "--task-queue", bare_queue, "--database", bare_url_,
-                                                 *(["--schema", bare_schema] if bare_schema else [])])
-    env = product_env(home, product_temporal, product_url) | {"DISPUTEFLOW_TASK_QUEUE": f"bench-{run}"}
-    api_url, worker, api = start_product(running, env)
+    both = start_both_sides(running, database, product_url, bare_url, home)
     if not args.no_http:
         port = free_port()
         bare_http = running.python("bare-http", ["-m", "uvicorn", "bench.bare.http:app", "--no-access-log",
                                                  "--log-level", "warning", "--host", "127.0.0.1", "--port", str(port)],
-                                   os.environ | {"BENCH_TEMPORAL": bare_temporal, "BENCH_TASK_QUEUE": bare_queue})
+                                   os.environ | {"BENCH_TEMPORAL": both.bare_temporal, "BENCH_TASK_QUEUE": both.bare_queue})
         bare_http_url = f"http://127.0.0.1:{port}"
-        wait_healthy(bare_http_url + "/healthz", [bare_worker, bare_http])
+        wait_healthy(bare_http_url + "/healthz", [both.bare_worker, bare_http])
 
     async def go() -> None:
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-        async with httpx.AsyncClient(base_url=api_url, timeout=120, limits=limits) as product_http:
-            product_client = await Client.connect(product_temporal)
-            bare_client = await Client.connect(bare_temporal)
+        async with httpx.AsyncClient(base_url=both.api_url, timeout=120, limits=limits) as product_http:
+            product_client = await Client.connect(both.product_temporal)
+            bare_client = await Client.connect(both.bare_temporal)
             sides = [
                 product_side(product_http, product_client,
-                             {"worker": worker, "temporal": product_server, "api": api}, run),
-                bare_side(bare_client, bare_queue, {"worker": bare_worker, "temporal": bare_server}, run),
+                             {"worker": both.worker, "temporal": both.product_server, "api": both.api}, run),
+                bare_side(bare_client, both.bare_queue, {"worker": both.bare_worker, "temporal": both.bare_server},
+                          run),
             ]
             if not args.no_http:
                 sides.append(bare_http_side(httpx.AsyncClient(base_url=bare_http_url, timeout=120, limits=limits),
                                             bare_client,
-                                            {"worker": bare_worker, "temporal": bare_server, "api": bare_http}, run))
+                                            {"worker": both.bare_worker, "temporal": both.bare_server, "api": bare_http},
+                                            run))
             samples = await drive(sides, args)
             report(database, sides, samples, args.clients)
 
@@ -274,7 +266,7 @@ def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], ar
 
 
 def main(argv: list[str] | None = None) -> None:
-    options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options = stack_options(__doc__)
     options.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     options.add_argument("--disputes", type=int, default=160, help="disputes per side per round (default 160)")
     options.add_argument("--rounds", type=int, default=1,
@@ -284,27 +276,10 @@ def main(argv: list[str] | None = None) -> None:
                          "(default: one per client)")
     options.add_argument("--histories", type=int, default=40, help="histories per side measured (default 40)")
     options.add_argument("--no-http", action="store_true", help="leave out the bare-http side")
-    options.add_argument("--postgres", metavar="URL",
-                         help="also on PostgreSQL, each side in a scratch schema, e.g. postgresql://postgres@127.0.0.1/test")
-    options.add_argument("--profile", metavar="DIR", type=Path,
-                         help="record py-spy profiles (speedscope) of every Python process under test into DIR")
     args = options.parse_args(argv)
     if args.warmup is None:
         args.warmup = args.clients
-    print(f"machine: {os.cpu_count()} cores; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
-    with tempfile.TemporaryDirectory(prefix="disputeflow-bench-home-") as home:
-        with processes(args.profile and args.profile / "sqlite") as running:
-            run_on("SQLite", f"sqlite:///{home}/product.db", (f"sqlite:///{home}/bare.db", None), args, running,
-                   Path(home) / "sqlite")
-        if args.postgres:
-            with ExitStack() as schemas, processes(args.profile and args.profile / "postgres") as running:
-                product_schema = new_schema_name("bench_e2e")
-                bare_schema = new_schema_name("bench_bare")
-                schemas.enter_context(throwaway_schema(args.postgres, product_schema))
-                schemas.enter_context(throwaway_schema(args.postgres, bare_schema))
-                sep = "&" if "?" in args.postgres else "?"
-                run_on("PostgreSQL", f"{args.postgres}{sep}options=-csearch_path%3D{product_schema}",
-                       (args.postgres, bare_schema), args, running, Path(home) / "postgres")
+    on_each_database(args, "e2e", lambda *database: run_on(*database, args))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 worker and API (as `disputeflow up` starts them), or any other Python process; each one's
 CPU time read through psutil, and optionally profiled with py-spy."""
 
+import argparse
 import asyncio
 import os
 import signal
@@ -10,9 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from config.settings import Settings
 from temporalio.client import Client
 
 from config.temporal import dev_server_search_attribute_flags
-from database import make_engine, migrate
+from database import make_engine, migrate, new_schema_name, throwaway_schema
 from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary, wait_for_port
 from security.encryption import write_development_keyring
@@ -143,6 +145,39 @@ def start_temporal(running: Processes, name: str) -> tuple[str, Process]:
     return address, server
 
 
+@dataclass
+class BothSides:
+    """A run's processes: each side's Temporal server, the bare worker, the product's worker and API."""
+
+    product_temporal: str
+    product_server: Process
+    bare_temporal: str
+    bare_server: Process
+    bare_queue: str
+    bare_worker: Process
+    api_url: str
+    worker: Process
+    api: Process
+
+
+def start_both_sides(running: Processes, database: str, product_url: str, bare_url: tuple[str, str | None],
+                     home: Path) -> BothSides:
+    """A fresh Temporal server per side, the bare worker (`bench.bare.worker`) on `bare_url`'s database
+    (and schema), the product's worker and API on `product_url`."""
+    run = uuid.uuid4().hex[:6]
+    (product_temporal, product_server), (bare_temporal, bare_server) = start_temporal_servers(
+        running, f"temporal-product-{database}", f"temporal-bare-{database}")
+    bare_queue = f"bare-{run}"
+    bare_database, bare_schema = bare_url
+    bare_worker = running.python("bare-worker", ["-m", "bench.bare.worker", "--temporal", bare_temporal,
+                                                 "--task-queue", bare_queue, "--database", bare_database,
+                                                 *(["--schema", bare_schema] if bare_schema else [])])
+    env = product_env(home, product_temporal, product_url) | {"DISPUTEFLOW_TASK_QUEUE": f"bench-{run}"}
+    api_url, worker, api = start_product(running, env)
+    return BothSides(product_temporal, product_server, bare_temporal, bare_server, bare_queue, bare_worker,
+                     api_url, worker, api)
+
+
 def product_env(home: Path, temporal_address: str, database_url: str) -> dict[str, str]:
     """The environment of the product's processes: as `disputeflow up` runs them (payload
     encryption on with a development key), on this run's Temporal server and database, with
@@ -188,3 +223,36 @@ def wait_healthy(url: str, watched: list[Process], timeout: float = 120) -> None
             pass
         time.sleep(0.3)
     raise SystemExit(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+def options(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark of the stack takes; each adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, each side in a scratch schema, "
+                        "e.g. postgresql://postgres@127.0.0.1/test")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="record py-spy profiles (speedscope) of every Python process under test into DIR")
+    return parser
+
+
+# (database label, the product's database URL, the bare side's URL and schema, the run's processes, a home)
+RunOn = Callable[[str, str, tuple[str, str | None], Processes, Path], None]
+
+
+def on_each_database(args: argparse.Namespace, name: str, run_on: RunOn) -> None:
+    """`run_on` on SQLite files, then (with `--postgres`) on scratch schemas dropped afterwards;
+    each with processes of its own, profiled with `--profile`."""
+    print(f"machine: {os.cpu_count()} cores; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
+    with tempfile.TemporaryDirectory(prefix="disputeflow-bench-home-") as home:
+        with processes(args.profile and args.profile / "sqlite") as running:
+            run_on("SQLite", f"sqlite:///{home}/product.db", (f"sqlite:///{home}/bare.db", None), running,
+                   Path(home) / "sqlite")
+        if not args.postgres:
+            return
+        with ExitStack() as schemas, processes(args.profile and args.profile / "postgres") as running:
+            product_schema, bare_schema = new_schema_name(f"bench_{name}"), new_schema_name("bench_bare")
+            schemas.enter_context(throwaway_schema(args.postgres, product_schema))
+            schemas.enter_context(throwaway_schema(args.postgres, bare_schema))
+            separator = "&" if "?" in args.postgres else "?"
+            run_on("PostgreSQL", f"{args.postgres}{separator}options=-csearch_path%3D{product_schema}",
+                   (args.postgres, bare_schema), running, Path(home) / "postgres")

@@ -10,20 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 
 from fastapi import FastAPI, Request
-from pydantic import BaseModel
 from temporalio.client import Client
 
 from bench.bare import calls
 from bench.bare.workflow import BareDispute
-
-
-class DisputeCreate(BaseModel):
-    dispute_id: str
-    order_id: str
-    buyer_id: str
-    seller_id: str
-    amount: int
-    currency: str
 
 
 @asynccontextmanager
@@ -36,10 +26,8 @@ app = FastAPI(lifespan=lifespan)
 
 
 @app.post("/disputes", status_code=201)
-async def open_dispute(body: DisputeCreate, request: Request) -> dict:
-    answer = await calls.open_dispute(request.app.state.temporal, os.environ["BENCH_TASK_QUEUE"],
-                                      BareDispute(**body.model_dump()))
-    return asdict(answer)
+async def open_dispute(body: BareDispute, request: Request) -> dict:
+    return asdict(await calls.open_dispute(request.app.state.temporal, os.environ["BENCH_TASK_QUEUE"], body))
 
 
 @app.post("/disputes/{dispute_id}/seller-agree-refund")
