@@ -5,6 +5,7 @@ engine enforces them as it writes; `audit` checks a whole ledger against them as
 from collections import defaultdict
 from collections.abc import Sequence
 
+from sqlalchemy import Connection
 from sqlmodel import Session, select
 
 from ledger.accounts import AccountKind
@@ -12,13 +13,14 @@ from ledger.models import LedgerAccount, LedgerTransfer
 from ledger.types import POSTING, OrderRefunds, PendingStatus, TransferPhase, formatted
 
 
-def order_refunds(db: Session, order_id: str) -> OrderRefunds:
+def order_refunds(db: Session | Connection, order_id: str) -> OrderRefunds:
     """What the order's transfers paid in and refunded, read in the caller's transaction (the
     ledger's own guard, and the orders service while it holds the order's row)."""
-    transfers = list(db.exec(select(LedgerTransfer).where(LedgerTransfer.order_id == order_id)))
-    sides = {a for t in transfers for a in (t.debit_account_id, t.credit_account_id)}
-    kinds = dict(db.exec(select(LedgerAccount.id, LedgerAccount.kind).where(LedgerAccount.id.in_(sides))).all())
-    return refunds_of(transfers, kinds)
+    transfers = select(LedgerTransfer.__table__).where(LedgerTransfer.order_id == order_id)
+    rows = list(db.execute(transfers))
+    sides = {a for t in rows for a in (t.debit_account_id, t.credit_account_id)}
+    kinds = dict(db.execute(select(LedgerAccount.id, LedgerAccount.kind).where(LedgerAccount.id.in_(sides))).all())
+    return refunds_of(rows, kinds)
 
 
 def refunds_of(transfers: Sequence[LedgerTransfer], kinds: dict[str, str]) -> OrderRefunds:
