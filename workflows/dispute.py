@@ -1073,7 +1073,10 @@ class DisputeWorkflow:
             self._unsent.append(change)
             if self._sending is None or self._sending.done():
                 self._sending = asyncio.create_task(self._send_unsent())
-            return
+        else:
+            await self._send_each(change)
+
+    async def _send_each(self, change: Notifications) -> None:
         for index, message in enumerate(change.messages):
             await workflow.execute_activity_method(
                 NotificationActivities.notify,
