@@ -24,7 +24,7 @@ from devstack.stack import temporal_binary
 from policy import Window
 from config.temporal import SearchAttributes
 from tests.audit_variants import BEFORE_SETTLEMENT_ATTRIBUTE, INCOMPATIBLE, PATCH_ID, PATCHED
-from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH
+from workflows.dispute import ARCHIVE_PATCH, NOTIFY_ALL_PATCH, SETTLEMENT_PATCH
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -416,7 +416,7 @@ async def test_the_settlement_patch_keeps_recorded_cases_replaying_and_marks_new
     await stack.act(dispute_id, "seller-agree-refund", SELLER)
     new_case = await _closed_history(stack, dispute_id)
     markers = [e for e in build_trail(new_case).entries if e.category == "code_version"]
-    assert [m.name for m in markers] == [SETTLEMENT_PATCH, ARCHIVE_PATCH]
+    assert [m.name for m in markers] == [NOTIFY_ALL_PATCH, SETTLEMENT_PATCH, ARCHIVE_PATCH]
 
     async def settled_in_visibility() -> bool:
         execution = await stack.services.temporal.get_workflow_handle(dispute_id).describe()
