@@ -98,7 +98,8 @@ class Side:
             raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text}")
         return response.json()
 
-    async def dispute(self, number: int) -> str:
+    async def dispute(self, number: int) -> tuple[str, float]:
+        """A complete dispute, and how long the seller's agreement took to answer."""
         from audit.record_scenarios import BUYER, PLATFORM, SELLER
         order_id = f"ORD-{self.variant}-{uuid.uuid4().hex[:8]}-{number}"
         await self.call("POST", "/orders", PLATFORM, {"order_id": order_id, "buyer_id": "alice",
@@ -107,26 +108,29 @@ class Side:
             "order_id": order_id, "kind": "refund_only", "reason": "quality",
             "amount": {"amount": 10_000, "currency": "CNY"}, "description": "The kettle leaks from the base."}, 201)
         dispute_id = opened["dispute_id"]
+        asked = time.perf_counter()
         await self.call("POST", f"/disputes/{dispute_id}/seller-agree-refund", SELLER, {"note": "Sorry"}, 200)
+        answered = time.perf_counter() - asked
         await self.services.temporal.get_workflow_handle(dispute_id).result()
-        return dispute_id
+        return dispute_id, answered
 
     async def round(self, disputes: int, concurrency: int) -> dict:
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(number: int) -> str:
+        async def one(number: int) -> tuple[str, float]:
             async with gate:
                 return await self.dispute(number)
 
         before = self.counters()
         started = time.perf_counter()
-        ids = await asyncio.gather(*(one(n) for n in range(disputes)))
+        ids, answers = zip(*await asyncio.gather(*(one(n) for n in range(disputes))))
         elapsed = time.perf_counter() - started
         after = self.counters()
         histories = [await self.services.temporal.get_workflow_handle(i).fetch_history() for i in ids]
         scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         return {
             "disputes/s": disputes / elapsed,
+            "agree p50 ms": statistics.median(answers) * 1000,
             "activities": statistics.mean(sum(e.event_type == scheduled for e in h.events) for h in histories),
             "events": statistics.mean(len(h.events) for h in histories),
             "history bytes": statistics.mean(sum(e.ByteSize() for e in h.events) for h in histories),
@@ -141,7 +145,7 @@ class Side:
         self.process.wait(timeout=30)
 
 
-async def compare(disputes: int, concurrency: int) -> None:
+async def compare(disputes: int, concurrency: int, repeats: int) -> None:
     from config.temporal import PLAIN_CONVERTER, SearchAttributes
     from database import make_engine, migrate
     from devstack.stack import temporal_binary
@@ -159,10 +163,10 @@ async def compare(disputes: int, concurrency: int) -> None:
             for side in sides.values():  # warm up: the first workflows load the sandbox
                 await side.round(max(2, disputes // 10), concurrency)
             rounds: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-            for variant in ("after", "before", "before", "after"):
+            for variant in ("after", "before", "before", "after") * repeats:
                 rounds[variant].append(await sides[variant].round(disputes, concurrency))
             print(f"seller-agree-refund path, {disputes} disputes per round, {concurrency} at a time, "
-                  "rounds A B B A (A = after, B = before), SQLite")
+                  f"rounds A B B A x{repeats} (A = after, B = before), SQLite; means over rounds")
             print(f"{'per dispute':<16}{'before':>10}{'after':>10}{'after/before':>14}")
             for figure in rounds["after"][0]:
                 b = statistics.mean(r[figure] for r in rounds["before"])
@@ -178,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.notify_per_change", description=__doc__.split("\n\n")[0])
     parser.add_argument("--disputes", type=int, default=40, help="disputes per round")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1, help="how many times to run the rounds A B B A")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", help=argparse.SUPPRESS)
@@ -186,7 +191,7 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(args.serve, args.address, args.task_queue, args.database))
     else:
-        asyncio.run(compare(args.disputes, args.concurrency))
+        asyncio.run(compare(args.disputes, args.concurrency, args.repeats))
 
 
 if __name__ == "__main__":
