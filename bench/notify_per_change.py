@@ -4,8 +4,8 @@ Complete disputes on the seller-agree-refund path (register the order, open, the
 until the workflow completes) through the API, against two workers, each in a process of its
 own, on one SQLite database and one Temporal dev server: `after`, the current code (one
 `notify_all` per change, after the answer and the money) and `before`, the workflow as it
-notified before `notify-all-after-answer` (bench.notify_variants: one `notify` per recipient,
-in line). Rounds A B B A; per dispute it prints the activities and events in the history, the
+notified before `notify-all-after-answer` (one `notify` per recipient, in line), both from
+bench.notify_variants so that both load alike. Rounds A B B A; per dispute it prints the activities and events in the history, the
 history's bytes, the worker's transactions (on SQLite every one takes the write lock) and
 commits, and the worker's CPU-ms, with the ratio after/before."""
 
@@ -44,10 +44,8 @@ async def serve(variant: str, address: str, task_queue: str, database_url: str) 
     event.listen(engine, "begin", lambda _: counts.__setitem__("transactions", counts["transactions"] + 1))
     event.listen(engine, "commit", lambda _: counts.__setitem__("commits", counts["commits"] + 1))
     client = await Client.connect(address, data_converter=PLAIN_CONVERTER)
-    workflows = list(worker_module.WORKFLOWS)
-    if variant == "before":
-        from bench.notify_variants import NotifiesPerRecipient
-        workflows[0] = NotifiesPerRecipient
+    from bench.notify_variants import NotifiesPerChange, NotifiesPerRecipient
+    workflows = [NotifiesPerChange if variant == "after" else NotifiesPerRecipient, *worker_module.WORKFLOWS[1:]]
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=16) as executor:
         with mock.patch.object(worker_module, "WORKFLOWS", workflows):
