@@ -56,7 +56,7 @@ def build_worker(client: Client, task_queue: str, engine: Engine, executor: Thre
         activities=[
             *_activity_methods(LedgerActivities(ledger)),
             OrderActivities(orders).release_order,
-            NotificationActivities(notifications, Casebook(engine)).notify,
+            *_activity_methods(NotificationActivities(notifications, Casebook(engine))),
             *_activity_methods(ArchiveActivities(archive, ledger, client, DisputeWorkflow.__name__,
                                                  ComplaintWorkflow.__name__)),
             *_activity_methods(ComplaintActivities(ledger, ComplaintService(engine), client)),

@@ -3,29 +3,44 @@ from temporalio import activity
 
 from casebook import Casebook
 from notifications import NotificationService
+from notifications.models import NotificationMessage
 from observability.domain import count_case_event
+from reporting.facts import CaseFacts
 from reporting.projection import project
-from workflows.models import Notification
+from workflows.models import CaseSnapshot, Notification, Notifications
 
 
 class NotificationActivities:
+    """Only write the outbox (and the case's read-model rows): the dispatcher delivers to external
+    channels, so a dead channel never holds up the workflow (or its money) behind these activities."""
+
     def __init__(self, service: NotificationService, casebook: Casebook):
         self._service = service
         self._casebook = casebook
 
     @activity.defn
+    def notify_all(self, change: Notifications) -> None:
+        """Every message of one change of a case, and its read-model rows, in one transaction."""
+        self._write(change.dispute_id, change.messages, change.case, change.report)
+
+    @activity.defn
     def notify(self, notification: Notification) -> None:
-        """Only writes the outbox (and the case's read-model rows): the dispatcher delivers to external
-        channels, so a dead channel never holds up the workflow (or its money) behind this activity."""
+        """One message; cases started before `notify_all` send one per recipient, the first of
+        each change carrying the case."""
+        self._write(notification.dispute_id, [notification], notification.case, notification.report)
+
+    def _write(self, dispute_id: str, messages: list[NotificationMessage], case: CaseSnapshot | None,
+               report: CaseFacts | None) -> None:
         def read_models(db: Session) -> None:
             # In the outbox's transaction: a message in the outbox means its case's rows are
             # at least that new, and a retry writes none of them twice.
-            if notification.case is not None:
-                self._casebook.apply(db, notification.dispute_id, notification.case)
-            if notification.report is not None:
-                project(db, notification.dispute_id, notification.report)
+            if case is not None:
+                self._casebook.apply(db, dispute_id, case)
+            if report is not None:
+                project(db, dispute_id, report)
 
-        written = self._service.enqueue(notification, alongside=read_models)
-        # The notification carrying the case is its one per event: counted the once it is written.
-        if written and notification.kind == "state_changed" and notification.case is not None:
-            count_case_event(notification.data["event"], notification.case)
+        written = self._service.enqueue(messages, alongside=read_models)
+        # The case travels once per event: counted the once it is written.
+        first = messages[0]
+        if written and first.kind == "state_changed" and case is not None:
+            count_case_event(first.data["event"], case)

@@ -405,6 +405,27 @@ async def policy_ref_seller_agrees_refund(r: Recorder) -> str:
     return d
 
 
+async def notified_all_seller_agrees_refund(r: Recorder) -> str:
+    """Since `notify-all-after-answer`: each change's notifications in one `notify_all`, after the money."""
+    d = await r.open("notified_all_seller_agrees_refund")
+    await r.act(d, "seller-agree-refund", SELLER, {"note": "Sorry about that"})
+    return d
+
+
+async def notified_all_timer_seller_silence(r: Recorder) -> str:
+    """Since `notify-all-after-answer`: the reminder and the lapse, each in one `notify_all`."""
+    return await r.open("notified_all_timer_seller_silence", seller_response_shipped_refund_only=Window.seconds(3),
+                        reminder_before=timedelta(seconds=1.5))
+
+
+async def notified_all_escalated_full_refund(r: Recorder) -> str:
+    """Since `notify-all-after-answer`: the mediator is told in the same `notify_all` as the parties."""
+    d = await _escalated(r, "notified_all_escalated_full_refund", amount=8_000, appeal=APPEAL_LAPSES)
+    await r.act(d, "mediator-take", MEDIATOR)
+    await r.act(d, "mediator-rule", MEDIATOR, {"decision": "full_refund", "rationale": "Defect proven"})
+    return d
+
+
 SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     seller_agrees_refund,
     partial_offer_accepted,
@@ -431,6 +452,9 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     archived_seller_agrees_refund,
     archived_escalated_full_refund,
     policy_ref_seller_agrees_refund,
+    notified_all_seller_agrees_refund,
+    notified_all_timer_seller_silence,
+    notified_all_escalated_full_refund,
 )}
 
 

@@ -263,10 +263,13 @@ def transfer_ids_in(result: Any) -> list[str]:
     return []
 
 
-def _as_notification(value: Any) -> dict[str, Any] | None:
+def _as_notifications(value: Any) -> list[dict[str, Any]]:
+    """The messages an activity's input holds: one change's (`notify_all`) or a single one (`notify`)."""
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        return [m for m in value["messages"] if _as_notifications(m)]
     if isinstance(value, dict) and isinstance(value.get("id"), str) and "recipient_id" in value:
-        return value
-    return None
+        return [value]
+    return []
 
 
 def _without(value: Any, *keys: str) -> Any:
@@ -559,17 +562,17 @@ class _Builder:
                 transfer_ids = transfer_ids_in(result)
         elif end is not None and outcome != "scheduled":
             data["failure"] = _generic(self._activity_end_attributes(end))
-        notification = _as_notification(first)
-        if notification is not None and outcome == "completed":
-            notification_ids = [notification["id"]]
+        notifications = _as_notifications(first)
+        if notifications and outcome == "completed":
+            notification_ids = [n["id"] for n in notifications]
         elif name == "archive_final_case" and outcome == "completed" and (
                 "survey_window" in first["policy"] or "sha256" in first["policy"]):
             # The final case's archive write also invited its parties to the survey (reporting.surveys);
             # a policy recorded before the survey has no survey_window, and such a case invited no one
             # (a policy ref, `sha256`, came later still).
             notification_ids = invitation_ids(first["view"]["dispute_id"])
-        text = _activity_text(name, outcome, first, result, notification, transfer_ids, attempt)
-        if notification is None and notification_ids:
+        text = _activity_text(name, outcome, first, result, notifications, transfer_ids, attempt)
+        if not notifications and notification_ids:
             text += f"; the survey invited the buyer and the seller (notifications {', '.join(notification_ids)})"
         target = end if end is not None else scheduled
         self.add(target, "activity", text, name=name, related_event_ids=related,
@@ -624,17 +627,19 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _activity_text(name: str, outcome: str, first: Any, result: Any, notification: dict | None,
+def _activity_text(name: str, outcome: str, first: Any, result: Any, notifications: list[dict],
                    transfer_ids: list[str], attempt: int | None) -> str:
     retries = f" after {attempt} attempts" if attempt and attempt > 1 else ""
     if outcome == "scheduled":
         return f"Activity {name} scheduled, not finished yet"
     if outcome != "completed":
         return f"Activity {name} {outcome.replace('_', ' ')}{retries}"
-    if notification is not None:
-        return (f"Notified {notification.get('recipient_role', '?')} {notification.get('recipient_id', '?')}: "
-                f"{notification.get('subject') or notification.get('kind', '')} "
-                f"(notification {notification['id']}){retries}")
+    if notifications:
+        first_message = notifications[0]
+        recipients = ", ".join(f"{n.get('recipient_role', '?')} {n.get('recipient_id', '?')}" for n in notifications)
+        ids = ", ".join(n["id"] for n in notifications)
+        return (f"Notified {recipients}: {first_message.get('subject') or first_message.get('kind', '')} "
+                f"(notification{'s' if len(notifications) > 1 else ''} {ids}){retries}")
     if transfer_ids:
         return f"Ledger: {name} posted transfer{'s' if len(transfer_ids) > 1 else ''} {', '.join(transfer_ids)}{retries}"
     if isinstance(result, dict) and "transfer_id" in result and result["transfer_id"] is None:

@@ -128,6 +128,13 @@ async def complaint_archived_appeal_lapsed(r: Recorder) -> str:
     return c
 
 
+async def complaint_notified_all_seller_accepts(r: Recorder) -> str:
+    """Since `complaint-notify-all`: both parties are told of each step in one `notify_all`."""
+    c, seller = await _file(r, "complaint_notified_all_seller_accepts", "shipped_late", _policy())
+    await _act(r, c, "seller-accept", seller, {"note": "Our warehouse was late"})
+    return c
+
+
 async def standing_penalty_lifted_by_appeal(r: Recorder) -> str:
     seller = "rec-complaint-appeal-upheld"
     await _until(r, f"/sellers/{seller}/standing", lambda v: v["ended_penalties"], "the lifted shield", timeout=60)
@@ -143,6 +150,7 @@ SCENARIOS: dict[str, Scenario] = {f.__name__: f for f in (
     complaint_appeal_upheld,
     standing_penalty_lifted_by_appeal,
     complaint_archived_appeal_lapsed,
+    complaint_notified_all_seller_accepts,
 )}
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ with workflow.unsafe.imports_passed_through():
     from identity import Actor, Role
     from money import Money
     from workflows.actions import Call, action_update
-    from workflows.models import Notification
+    from notifications.models import NotificationMessage
+    from workflows.models import Notification, Notifications
     from activities.archive import ArchiveActivities, ArchiveFinalComplaint
     from workflows.dispute import ACTIVITY_TIMEOUT, ARCHIVE_RETRY
 
@@ -64,6 +65,7 @@ _ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
 MEDIATORS = "mediators"
 MARKETPLACE = "marketplace"
 ARCHIVE_PATCH = "archive-final-complaint"
+NOTIFY_ALL_PATCH = "complaint-notify-all"
 
 # An action's own checks beyond who may act now: a method of the workflow taking (actor, args).
 _Checks = Callable[["ComplaintWorkflow", Actor, Any], None]
@@ -381,17 +383,27 @@ class ComplaintWorkflow:
 
     async def _notify_parties(self, kind: str, subject: str, roles=(Role.BUYER, Role.SELLER)) -> None:
         order = self._in.order
-        for role in roles:
-            await self._notify(role, order.buyer_id if role == Role.BUYER else order.seller_id, kind, subject)
+        messages = [self._message(role, order.buyer_id if role == Role.BUYER else order.seller_id, kind, subject)
+                    for role in roles]
+        # Complaints recorded before this change sent one activity per party; they replay so.
+        if workflow.patched(NOTIFY_ALL_PATCH):
+            await workflow.execute_activity("notify_all", Notifications(
+                dispute_id=self._in.complaint_id, messages=messages), **_ACTIVITY)
+            return
+        for message in messages:
+            await workflow.execute_activity("notify", Notification(**dict(message)), **_ACTIVITY)
 
     async def _notify(self, role: Role, recipient: str, kind: str, subject: str) -> None:
+        await workflow.execute_activity("notify", Notification(**dict(self._message(role, recipient, kind, subject))),
+                                        **_ACTIVITY)
+
+    def _message(self, role: Role, recipient: str, kind: str, subject: str) -> NotificationMessage:
         complaint = self._in
-        await workflow.execute_activity("notify", Notification(
+        return NotificationMessage(
             id=f"{complaint.complaint_id}-{self._events_total}-{kind}-{role.value}",
             dispute_id=complaint.complaint_id, recipient_role=role, recipient_id=recipient, kind=kind,
             subject=subject, data={"complaint_id": complaint.complaint_id, "state": self._state.value,
-                                   "deadline": self._deadline.isoformat() if self._deadline else None}),
-            **_ACTIVITY)
+                                   "deadline": self._deadline.isoformat() if self._deadline else None})
 
 
 @workflow.defn

@@ -24,8 +24,9 @@ def _stored_as_value(enum: type[StrEnum], length: int) -> Enum:
 
 
 class NotificationMessage(SQLModel):
-    """One message to one party: the fact a case decides to tell (the notify activity's input,
-    `workflows.models.Notification`) and the outbox stores (`OutboxMessage`), defined once.
+    """One message to one party: the fact a case decides to tell (each of a change's messages in
+    `workflows.models.Notifications`, or the older notify activity's `Notification`) and the
+    outbox stores (`OutboxMessage`), defined once.
 
     Column types are given as `sa_type`, not as validation limits, so the workflow builds its
     messages exactly as before; the id is chosen by the workflow, so a retry notifies once."""

@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
@@ -19,29 +19,32 @@ class NotDeadLettered(Exception):
 
 
 class NotificationService:
-    """The outbox: written by the notify activity, read by parties and operators. Delivery to
+    """The outbox: written by the notify activities, read by parties and operators. Delivery to
     external channels is the dispatcher's (notifications.dispatcher)."""
 
     def __init__(self, engine: Engine):
         self._engine = engine
 
-    def enqueue(self, message: NotificationMessage, *, alongside: Callable[[Session], None] | None = None) -> bool:
-        """Write the message to the outbox once; the dispatcher delivers it from there.
-        `alongside` writes what must commit with it (the read models of the same event).
-        True for the call that wrote it."""
+    def enqueue(self, messages: Sequence[NotificationMessage], *,
+                alongside: Callable[[Session], None] | None = None) -> bool:
+        """Write the messages (one change of a case, to each of its recipients) to the outbox in
+        one transaction, once; the dispatcher delivers them from there. `alongside` writes what
+        must commit with them (the read models of the same change). True for the call that wrote them."""
+        # They commit together, so the first one written means all of them (and what goes alongside).
+        first = messages[0].id
         try:
             with session(self._engine) as db:
-                if db.get(OutboxMessage, message.id) is not None:
-                    return False  # a retried activity: the message and its rows are written
+                if db.get(OutboxMessage, first) is not None:
+                    return False  # a retried activity: the messages and their rows are written
                 if alongside is not None:
                     alongside(db)
-                db.add(OutboxMessage.model_validate(message, from_attributes=True))
+                db.add_all([OutboxMessage.model_validate(message, from_attributes=True) for message in messages])
             return True
         except IntegrityError:
             with Session(self._engine) as db:
-                if db.get(OutboxMessage, message.id) is None:
+                if db.get(OutboxMessage, first) is None:
                     raise
-            return False  # a concurrent retry wrote it first, and what goes alongside it
+            return False  # a concurrent retry wrote them first, and what goes alongside them
 
     @staticmethod
     def add(db: Session, message: NotificationMessage) -> None:

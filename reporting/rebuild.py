@@ -24,9 +24,12 @@ from reporting.facts import CaseFacts
 from reporting.models import ReportCase, ReportSla
 from reporting.projection import mark_final, project
 from workflows.dispute import DisputeWorkflow
-from workflows.models import Notification
+from workflows.models import Notification, Notifications
 
 CONCURRENT_READS = 8
+# The activities whose inputs carry a case's facts: one change's messages at once, or (cases
+# started before `notify_all`) one message each.
+_NOTIFYING = {"notify_all": Notifications, "notify": Notification}
 
 
 @dataclass
@@ -52,8 +55,8 @@ def facts_in(runs: list[WorkflowHistory]) -> Replayed:
                 continue
             scheduled = event.activity_task_scheduled_event_attributes
             name, payloads = scheduled.activity_type.name, scheduled.input.payloads
-            if name == "notify":
-                [notification] = [payload_value(payload, Notification) for payload in payloads]
+            if name in _NOTIFYING:
+                [notification] = [payload_value(payload, _NOTIFYING[name]) for payload in payloads]
                 report = notification.report
                 if report is not None and (found.facts is None or report.seq > found.facts.seq):
                     found.facts = report

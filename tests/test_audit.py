@@ -27,7 +27,7 @@ from config.temporal import SearchAttributes
 from tests.audit_variants import BEFORE_SETTLEMENT_ATTRIBUTE, INCOMPATIBLE, PATCH_ID, PATCHED
 from identity import Actor, Role
 from money import Money
-from workflows.dispute import ARCHIVE_PATCH, SETTLEMENT_PATCH, DisputeWorkflow
+from workflows.dispute import ARCHIVE_PATCH, NOTIFY_ALL_PATCH, SETTLEMENT_PATCH, DisputeWorkflow
 from workflows.models import DisputeInput, DisputeKind, OrderSnapshot, ReasonCategory, RefundRequest
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack, eventually
 
@@ -475,7 +475,7 @@ async def test_the_settlement_patch_keeps_recorded_cases_replaying_and_marks_new
     await stack.act(dispute_id, "seller-agree-refund", SELLER)
     new_case = await _closed_history(stack, dispute_id)
     markers = [e for e in build_trail(new_case).entries if e.category == "code_version"]
-    assert [m.name for m in markers] == [SETTLEMENT_PATCH, ARCHIVE_PATCH]
+    assert [m.name for m in markers] == [NOTIFY_ALL_PATCH, SETTLEMENT_PATCH, ARCHIVE_PATCH]
 
     async def settled_in_visibility() -> bool:
         execution = await stack.services.temporal.get_workflow_handle(dispute_id).describe()

@@ -78,9 +78,13 @@ async def test_calendar_update_recounts_only_deadlines_past_coverage_once(stack:
                                 "covers_to": extended.calendar.covers_to.isoformat()}
     assert [(m["deadline"], datetime.fromisoformat(m["from"]), datetime.fromisoformat(m["until"])) for m in moved] \
         == [("mediator_rule", datetime.fromisoformat(old_rule["due_at"]), expected)]
-    notified = {m.recipient_id for m in stack.services.notifications.for_dispute(dispute_id)
+
+    async def notified() -> set[str]:
+        return {m.recipient_id for m in stack.services.notifications.for_dispute(dispute_id)
                 if m.data.get("event") == "calendar_updated"}
-    assert notified == {"alice", "acme", "mediator-queue"}
+
+    # The change's messages are written together, after the answer.
+    assert await eventually(notified, what="the recount's messages") == {"alice", "acme", "mediator-queue"}
 
     again = await stack.act(dispute_id, "calendar-update", PLATFORM, {"policy_version": "test-calendar.2"})
     assert again["deadlines"] == after["deadlines"] and len(again["events"]) == len(after["events"])

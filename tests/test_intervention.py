@@ -53,9 +53,14 @@ async def test_escalation_opens_the_mediator_slas_in_working_days(stack: Stack) 
     assert _deadline(view, "mediator_take")["party_id"] == "mediator-queue"
     assert view["allowed_actions"] == {"buyer": ["party_submit_evidence", "buyer_withdraw"],
                                        "seller": ["party_submit_evidence"], "mediator": ["mediator_take"]}
-    notified = {(m.recipient_role, m.recipient_id) for m in stack.services.notifications.for_dispute(dispute_id)
+
+    async def notified() -> set:
+        return {(m.recipient_role, m.recipient_id) for m in stack.services.notifications.for_dispute(dispute_id)
                 if m.data.get("event") == "buyer_escalated"}
-    assert notified == {("buyer", "alice"), ("seller", "acme"), ("mediator", "mediator-queue")}
+
+    # The change's messages are written together, after the answer.
+    assert await eventually(notified, what="the escalation's messages") == {
+        ("buyer", "alice"), ("seller", "acme"), ("mediator", "mediator-queue")}
 
 
 async def test_urgent_concern_gets_the_two_hour_take_sla(stack: Stack) -> None:

@@ -21,7 +21,7 @@ from notifications import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
 from money import Money
-from workflows.models import CaseSnapshot, DisputeState, Notification, ReasonCategory
+from workflows.models import CaseSnapshot, DisputeState, Notifications, ReasonCategory
 
 
 @pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -102,7 +102,12 @@ async def test_taking_and_closing_move_cases_out_of_the_queue(queue_stack: Stack
 
     await stack.act(taken, "mediator-take", MEDIATOR)
     await stack.act(withdrawn, "buyer-withdraw", BUYER, {"reason": "sorted it out with the seller"})
-    assert await _walk(stack, limit=1) == [waiting]
+
+    async def only_waiting_queued() -> bool:
+        return await _walk(stack, limit=1) == [waiting]
+
+    # The casebook follows a change once the case has answered it and moved its money.
+    await eventually(only_waiting_queued, what="the taken and the withdrawn case out of the queue")
     assert await _walk(stack, limit=5, filters="&reason=damaged") == []
     mine = await _page(stack, "?mine=true")
     assert [(i["dispute_id"], i["mediator_id"], i["awaiting_mediator"]) for i in mine["items"]] == [
@@ -115,15 +120,15 @@ async def test_taking_and_closing_move_cases_out_of_the_queue(queue_stack: Stack
     assert (await _page(stack, "?limit=1000"))["total"] == 1
 
 
-async def _recorded_notifications(stack: Stack, dispute_id: str) -> list[Notification]:
-    """The notify activity's inputs exactly as Temporal recorded them in the case's history."""
+async def _recorded_changes(stack: Stack, dispute_id: str) -> list[Notifications]:
+    """The notify_all activity's inputs exactly as Temporal recorded them in the case's history."""
     history = await stack.services.temporal.get_workflow_handle(dispute_id).fetch_history()
     found = []
     for event in history.events:
         scheduled = event.activity_task_scheduled_event_attributes
-        if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == "notify":
+        if event.HasField("activity_task_scheduled_event_attributes") and scheduled.activity_type.name == "notify_all":
             [payload] = scheduled.input.payloads
-            found.append(payload_value(payload, Notification))
+            found.append(payload_value(payload, Notifications))
     return found
 
 
@@ -134,24 +139,31 @@ async def test_replayed_and_late_notifications_leave_the_row_alone(queue_stack: 
     activities = NotificationActivities(NotificationService(own_engine),
                                         Casebook(own_engine))
 
-    async def row() -> dict:
+    async def row() -> dict | None:
         mine = await _page(stack, "?mine=true")
-        return next(i for i in mine["items"] if i["dispute_id"] == dispute_id)
+        return next((i for i in mine["items"] if i["dispute_id"] == dispute_id), None)
 
     current = await eventually(row, what="the taken case in the mediator's own list")
-    recorded = [n for n in await _recorded_notifications(stack, dispute_id) if n.case is not None]
-    escalation = [n for n in recorded if n.data["event"] == "buyer_escalated"]
-    assert escalation and recorded[-1].data["event"] == "mediator_took", [n.data for n in recorded]
+    recorded = [c for c in await _recorded_changes(stack, dispute_id) if c.case is not None]
+    escalation = [c for c in recorded if c.messages[0].data["event"] == "buyer_escalated"]
+    assert escalation and recorded[-1].messages[0].data["event"] == "mediator_took", [
+        c.messages[0].data for c in recorded]
     # A retry of the last activity, a zombie attempt of the escalation's, and the opening's
     # delivered last of all: none may put the taken case back in the queue.
-    for notification in (recorded[-1], escalation[0], recorded[0]):
-        await asyncio.to_thread(activities.notify, notification)
+    for change in (recorded[-1], escalation[0], recorded[0]):
+        await asyncio.to_thread(activities.notify_all, change)
     assert await row() == current
     assert dispute_id not in await _walk(stack, limit=50)
 
     await stack.act(dispute_id, "buyer-withdraw", BUYER, {"reason": "sorted it out with the seller"})
-    for notification in recorded:
-        await asyncio.to_thread(activities.notify, notification)
+
+    async def withdrawn() -> bool:
+        return (await stack.services.temporal.get_workflow_handle(dispute_id).describe()).status.name == "COMPLETED"
+
+    # Once the case has completed, its closing is in the casebook (it writes its changes first).
+    await eventually(withdrawn, what="the withdrawn case completed")
+    for change in recorded:
+        await asyncio.to_thread(activities.notify_all, change)
     assert dispute_id not in await _walk(stack, limit=50)
     assert dispute_id not in {i["dispute_id"] for i in (await _page(stack, "?mine=true"))["items"]}
 

@@ -111,8 +111,13 @@ async def test_every_step_notifies_the_parties(stack: Stack) -> None:
     order_id = await stack.register_order()
     dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
     await stack.act(dispute_id, "seller-refuse", SELLER, {"reason": "No"})
-    messages = stack.services.notifications.for_dispute(dispute_id)
-    by_id = {m.id: m for m in messages}
+
+    async def refusal_told() -> bool:
+        # A change's messages are written together, after the answer.
+        return f"{dispute_id}-e2-buyer" in {m.id for m in stack.services.notifications.for_dispute(dispute_id)}
+
+    await eventually(refusal_told, what="the refusal's messages")
+    by_id = {m.id: m for m in stack.services.notifications.for_dispute(dispute_id)}
     assert set(by_id) == {f"{dispute_id}-e1-buyer", f"{dispute_id}-e1-seller",
                           f"{dispute_id}-e2-buyer", f"{dispute_id}-e2-seller"}
     assert by_id[f"{dispute_id}-e1-seller"].data["action_due"] == "seller_response"

@@ -104,6 +104,11 @@ async def test_a_case_counts_once_logs_json_with_its_ids_and_no_personal_data(
                                {"decision": "no-such-decision", "rationale": PII[0]})
     assert refused.status_code in (409, 422), refused.text
 
+    async def closing_counted() -> bool:
+        # Counted by the closing's notifications, written after the ruling's answer.
+        return _samples()["disputeflow_disputes_closed_total"] > before["disputeflow_disputes_closed_total"]
+
+    await eventually(closing_counted, what="the closing counted")
     after = _samples()
     deltas = {name: after[name] - before[name] for name in before}
     assert deltas["disputeflow_disputes_opened_total"] == 1

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from config.temporal import SearchAttributes
     from identity import Actor, Role
     from money import Money, plans
+    from notifications.models import NotificationMessage
     from policy import Window
     from policy import versions as policy_versions
     from reporting.facts import CaseFacts, opening_facts
@@ -77,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeView,
         FreezeEscrow,
         Notification,
+        Notifications,
         PlatformAction,
         ReleaseOrder,
         Resolution,
@@ -102,7 +104,8 @@ ARCHIVE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attem
 
 @dataclass(frozen=True)
 class _Notify:
-    notification: Notification
+    # One change of the case: its messages to every recipient, and the case after it.
+    change: Notifications
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ SETTLEMENT_PATCH = "settlement-search-attribute"
 CONTINUE_AS_NEW_PATCH = "continue-as-new"
 INTERVENTION_RECORD_PATCH = "intervention-keeps-earlier-record"
 ARCHIVE_PATCH = "archive-final-case"
+NOTIFY_ALL_PATCH = "notify-all-after-answer"
 
 
 # An action's own checks beyond the table's: a method of the workflow taking (actor, args).
@@ -168,6 +172,9 @@ class DisputeWorkflow:
         self._changes = 0
         self._effects_lock = asyncio.Lock()
         self._pending_effects: list[_Effect] = []
+        # Changes whose notifications are not written yet, oldest first, and the task writing them.
+        self._unsent: list[Notifications] = []
+        self._sending: asyncio.Task | None = None
         # While the guarantee fund is paying, other actions wait: the payment may be refused.
         self._paying_advance = False
         self._continue_as_new_refused = False
@@ -264,6 +271,9 @@ class DisputeWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._order_released:
             await self._release_order()
+        if self._unsent:
+            # The read models hold the case's last change before it is final.
+            await workflow.wait_condition(lambda: not self._unsent)
         # Final: no appeal window open, the money settled. Cases recorded before this
         # change closed without it; they replay without it.
         if workflow.patched(ARCHIVE_PATCH):
@@ -284,7 +294,7 @@ class DisputeWorkflow:
         long = (info.get_current_history_length() >= self._limits.history_events_per_run
                 or info.is_continue_as_new_suggested())
         return (long and workflow.all_handlers_finished() and not self._pending_effects
-                and not self._effects_lock.locked())
+                and not self._effects_lock.locked() and not self._unsent)
 
     async def _freeze_escrow(self, input: DisputeInput) -> None:
         async with self._effects_lock:
@@ -952,7 +962,7 @@ class DisputeWorkflow:
         self._deadlines[deadline.kind] = deadline.model_copy(update={"reminded": True})
         self._record("reminder_sent", self._state, self._state, None, deadline.kind,
                      {"recipient": deadline.party_id, "due_at": deadline.due_at.isoformat()})
-        self._pending_effects.append(_Notify(Notification(
+        self._notify([NotificationMessage(
             id=f"{self._input.dispute_id}-remind-{deadline.kind.value}-{int(deadline.due_at.timestamp())}",
             dispute_id=self._input.dispute_id,
             recipient_role=deadline.role,
@@ -961,9 +971,7 @@ class DisputeWorkflow:
             subject=f"Reminder: {deadline.kind.value.replace('_', ' ')} is due at {deadline.due_at.isoformat()}",
             data={"deadline": deadline.kind.value, "due_at": deadline.due_at.isoformat(),
                   "consequence": deadline.consequence},
-            case=self._case(),
-            report=self._facts.model_copy(deep=True),
-        )))
+        )])
 
     def _notify_stage(self) -> None:
         """Tell the parties (and during intervention the mediator) what happened and what is due."""
@@ -973,15 +981,14 @@ class DisputeWorkflow:
         if self._state == S.PLATFORM_INTERVENING:
             intervention = self._active_intervention()
             recipients.append((Role.MEDIATOR, hearing.who_acts(intervention)))
-        # One snapshot per event is enough for the casebook and reporting, and keeps the history small.
-        case, report = self._case(), self._facts.model_copy(deep=True)
-        for index, (role, party) in enumerate(recipients):
+        messages = []
+        for role, party in recipients:
             due = sorted((d for d in self._deadlines.values() if d.party_id == party), key=lambda d: d.due_at)
             data = {"state": self._state.value, "event": last.kind}
             if due:
                 data |= {"action_due": due[0].kind.value, "due_at": due[0].due_at.isoformat(),
                          "consequence": due[0].consequence}
-            self._pending_effects.append(_Notify(Notification(
+            messages.append(NotificationMessage(
                 id=f"{self._input.dispute_id}-e{last.seq}-{role.value}",
                 dispute_id=self._input.dispute_id,
                 recipient_role=role,
@@ -989,9 +996,15 @@ class DisputeWorkflow:
                 kind="state_changed",
                 subject=f"Dispute {self._input.dispute_id}: {last.kind.replace('_', ' ')}",
                 data=data,
-                case=case if index == 0 else None,
-                report=report if index == 0 else None,
-            )))
+            ))
+        self._notify(messages)
+
+    def _notify(self, messages: list[NotificationMessage]) -> None:
+        """Queue one change's messages; one snapshot of the case per change is enough for the
+        casebook and reporting, and keeps the history small."""
+        self._pending_effects.append(_Notify(Notifications(
+            dispute_id=self._input.dispute_id, messages=messages, case=self._case(),
+            report=self._facts.model_copy(deep=True))))
 
     def _case(self) -> CaseSnapshot:
         """The case as of its last event, for the casebook and the search attributes alike."""
@@ -1048,14 +1061,38 @@ class DisputeWorkflow:
             while self._pending_effects:
                 effect = self._pending_effects.pop(0)
                 if isinstance(effect, _Notify):
-                    await workflow.execute_activity_method(
-                        NotificationActivities.notify, effect.notification,
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    )
+                    await self._send(effect.change)
                 elif isinstance(effect, _Settle):
                     await self._settle(effect)
                 else:
                     await self._adjust_after_appeal(effect)
+
+    async def _send(self, change: Notifications) -> None:
+        """Write a change's notifications. Since the patch, after the update's answer and the
+        money, by a task of their own: it writes one change (all its recipients, its read-model
+        rows) per activity, in the order of the changes. Before it, one activity per recipient,
+        in line with the money, the first carrying the case."""
+        if workflow.patched(NOTIFY_ALL_PATCH):
+            self._unsent.append(change)
+            if self._sending is None or self._sending.done():
+                self._sending = asyncio.create_task(self._send_unsent())
+        else:
+            await self._send_each(change)
+
+    async def _send_each(self, change: Notifications) -> None:
+        for index, message in enumerate(change.messages):
+            await workflow.execute_activity_method(
+                NotificationActivities.notify,
+                Notification(**dict(message), case=change.case if index == 0 else None,
+                             report=change.report if index == 0 else None),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+
+    async def _send_unsent(self) -> None:
+        while self._unsent:
+            await workflow.execute_activity_method(NotificationActivities.notify_all, self._unsent[0],
+                                                   start_to_close_timeout=ACTIVITY_TIMEOUT)
+            self._unsent.pop(0)
 
     async def _settle(self, effect: _Settle) -> None:
         order = self._input.order

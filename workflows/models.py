@@ -650,4 +650,15 @@ class Notification(NotificationMessage):
     report: CaseFacts | None = None
 
 
+class Notifications(BaseModel):
+    """The notify_all activity's input: every message one change of a case sends (to each of its
+    recipients), and the case as it stands after it, carried once for all of them."""
+
+    dispute_id: str
+    messages: list[NotificationMessage]
+    # For the casebook and reporting read models; None where the case has no read model (complaints).
+    case: CaseSnapshot | None = None
+    report: CaseFacts | None = None
+
+
 DisputeInput.model_rebuild()
