@@ -23,6 +23,8 @@ from policy import versions as policy_versions
 from workflows.models import DisputeView
 
 FORMAT = 1
+# The activity a final case writes itself with (`activities.archive`, which imports this module).
+_ARCHIVE_ACTIVITY = "archive_final_case"
 
 
 class _FinalPart(BaseModel):
@@ -74,7 +76,8 @@ def read_history(content: bytes, dispute_id: str) -> WorkflowHistory:
 
 def final_from_history(history: WorkflowHistory, transfers: list[TransferView]) -> Final | None:
     """The final part of a closed run whose case did not write it (recorded before the case
-    archived itself, or its write failed): the view is the run's result, the policy the one
+    archived itself, or its write failed): the view is the one the case sent its archive
+    activity, or for older runs the run's result; the policy the one
     of that version the history carries (the input's, or a calendar update's; a complaint's
     policy never changes)."""
     first_input = payload_value(history.events[0].workflow_execution_started_event_attributes.input.payloads[0])
@@ -94,7 +97,13 @@ def final_from_history(history: WorkflowHistory, transfers: list[TransferView]) 
             argument = payload_value(payloads[0]) if payloads else None
             if isinstance(argument, dict) and isinstance(argument.get("policy"), dict):
                 policies[argument["policy"]["version"]] = policy_versions.recorded(argument["policy"])
-        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        elif (event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+              and event.activity_task_scheduled_event_attributes.activity_type.name == _ARCHIVE_ACTIVITY):
+            # The final view the case tried to archive itself (its run's result is only the outcome).
+            [request] = event.activity_task_scheduled_event_attributes.input.payloads
+            result = DisputeView.model_validate(payload_value(request)["view"])
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED and result is None:
+            # A run recorded before the case archived itself returned its final view.
             payloads = event.workflow_execution_completed_event_attributes.result.payloads
             result = payload_value(payloads[0], DisputeView) if payloads else None
     if result is None or result.policy_version not in policies:

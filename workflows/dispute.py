@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         DisputeEvent,
         DisputeInput,
         DisputeState,
+        DisputeClosed,
         DisputeView,
         FreezeEscrow,
         Notification,
@@ -256,7 +257,7 @@ class DisputeWorkflow:
     # ---- run: the clock ------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: DisputeInput) -> DisputeView:
+    async def run(self, input: DisputeInput) -> DisputeClosed:
         if input.carried is None:
             await self._freeze_escrow(input)
         # A closed case lives on while an appeal window is open.
@@ -284,7 +285,8 @@ class DisputeWorkflow:
                     start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ARCHIVE_RETRY)
             except ActivityError:
                 workflow.logger.warning("archive write failed; the sweeper archives %s", input.dispute_id)
-        return self._view()
+        return DisputeClosed(dispute_id=input.dispute_id, state=self._state, policy_version=self._policy.version,
+                             resolution=self._resolution)
 
     def _time_to_continue_as_new(self) -> bool:
         """The run's history is long and the case is quiet: no action, effect or payment under way."""

@@ -511,6 +511,16 @@ class DisputeView(BaseModel):
     events_total: int = 0
 
 
+class DisputeClosed(BaseModel):
+    """A run's result: how the case ended, small whatever the case's length. The final view
+    travels once, in the archive activity's input; runs recorded before it returned the view."""
+
+    dispute_id: str
+    state: DisputeState
+    policy_version: str
+    resolution: Resolution | None = None
+
+
 class Refusal(BaseModel):
     """Why the case would refuse an action now, as its validator would say it."""
 
