@@ -353,3 +353,4 @@ async def test_a_breakdown_the_console_does_not_know_is_told_on_the_page(stack: 
     page = await stack.http.get("/console/reports", params={"by": "bad"})
     assert (page.status_code, page.headers["content-type"]) == (422, "text/html; charset=utf-8")
     assert "Break the figures down by one of: reason, seller, mediator, urgency, outcome." in page.text
+    assert (await stack.http.get("/console/reports", params={"by": "seller"})).status_code == 200
