@@ -440,13 +440,18 @@ def _categories_chart(trends: dict, first: date, last: date) -> charts.Chart:
 async def reports(request: Request, viewer: ReportViewer,
                   start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
                   end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-                  by: Breakdown = Breakdown.REASON) -> HTMLResponse:
+                  breakdown: Annotated[str, Query(alias="by", max_length=20)] = Breakdown.REASON.value) -> HTMLResponse:
     t = viewer.t
     try:
         first, last = _period_days(start, end, t)
     except ValueError:
         return render(request, "message.html", viewer, status=422,
                       message=t.gettext("Give the period as two dates."))
+    # Checked here, not by FastAPI, so a person reads the page rather than a JSON problem.
+    if breakdown not in set(Breakdown):
+        return render(request, "message.html", viewer, status=422, message=t.gettext(
+            "Break the figures down by one of: {choices}.", choices=", ".join(t.gettext(b.value) for b in Breakdown)))
+    by = Breakdown(breakdown)
     period = {"from": _day_start(first.isoformat(), t), "to": _day_start(last.isoformat(), t, 1)}
     async with _api(request, viewer) as api:
         try:

@@ -1,21 +1,26 @@
 """The managers' figures over a period: the cases opened in it, from the reporting tables.
 
-One read of the period's rows (cases, their service levels, verdicts, ratings); every figure and
-every breakdown is computed from those rows the same way, on SQLite and PostgreSQL alike.
-Percentiles are nearest-rank (an observed value, so figures are exact), times in seconds."""
+The database computes every figure (a few GROUP BY queries, the same for the whole period and
+for a breakdown's groups), so a year's cases never travel to Python, and each figure has one
+definition for SQLite and PostgreSQL alike. Percentiles are nearest-rank (the k-th smallest
+value, k = ceil(p * n): an observed value, so figures are exact), times in whole seconds."""
 
-import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Row, and_, func, select
+from sqlalchemy import (BigInteger, ColumnElement, Connection, Engine, Row, String, and_, case, cast, distinct, func,
+                        literal_column, null, select)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import Subquery
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import SQLModel
 
 from orders.models import Order
-from policy import Policy
+from policy import Policy, ServiceLevel
 from reporting.models import QualityCheck, ReportCase, ReportSla, SurveyInvitation, Verdict
 
 
@@ -105,45 +110,151 @@ class KpiReport(BaseModel):
     sellers: list[SellerRates] = []
 
 
-@dataclass
-class _Case:
-    row: Row  # of report_cases
-    slas: list[Row]  # of report_slas
-    mishandled: bool
-    checked: bool
-    ratings: list[int]
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def percentiles(values: Iterable[float]) -> Percentiles:
-    ordered = sorted(values)
-
-    def rank(p: int) -> int | None:
-        return int(ordered[max(math.ceil(p / 100 * len(ordered)), 1) - 1]) if ordered else None
-
-    return Percentiles(count=len(ordered), p50=rank(50), p90=rank(90), p99=rank(99))
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many of the group's rows meet `condition`."""
+    return func.count(case((condition, 1)))
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return (end - start).total_seconds() if start is not None and end is not None else None
+def _total(value: ColumnElement[int]) -> ColumnElement[int]:
+    return cast(func.coalesce(func.sum(value), 0), BigInteger)
 
 
-def _first_response(row: ReportCase) -> datetime | None:
-    answers = [t for t in (row.seller_first_action_at, row.platform_first_action_at) if t is not None]
-    return min(answers, default=None)
+class _Seconds(FunctionElement):
+    """Whole seconds from the first timestamp to the second, truncated like `int(timedelta.total_seconds())`."""
+
+    type = BigInteger()
+    inherit_cache = True
 
 
-def _group_key(by: Breakdown) -> Callable[[ReportCase], str]:
-    return {
-        Breakdown.REASON: lambda r: r.reason,
-        Breakdown.SELLER: lambda r: r.seller_id,
-        Breakdown.MEDIATOR: lambda r: r.mediator_id or "",
-        Breakdown.URGENCY: lambda r: "urgent" if r.urgent else "ordinary",
-        Breakdown.OUTCOME: lambda r: r.outcome or "",
-    }[by]
+@compiles(_Seconds, "postgresql")
+def _seconds_on_postgres(element: _Seconds, compiler: SQLCompiler, **kw: object) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"CAST(trunc(extract(epoch FROM {end} - {start})) AS BIGINT)"
+
+
+@compiles(_Seconds, "sqlite")
+def _seconds_on_sqlite(element: _Seconds, compiler: SQLCompiler, **kw: object) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff'. SQLite's date functions round to milliseconds, so the
+    # whole seconds and the microseconds are read apart; integer division truncates.
+    def micros(at: str) -> str:
+        return (f"(CAST(strftime('%s', substr({at}, 1, 19)) AS INTEGER) * 1000000"
+                f" + CAST(substr({at}, 21, 6) AS INTEGER))")
+
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(({micros(end)} - {micros(start)}) / 1000000)"
+
+
+class _Kind(FunctionElement):
+    """The text before the first ':' (all of it without one), like `str.split(":")[0]`."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Kind, "postgresql")
+def _kind_on_postgres(element: _Kind, compiler: SQLCompiler, **kw: object) -> str:
+    return f"split_part({compiler.process(element.clauses, **kw)}, ':', 1)"
+
+
+@compiles(_Kind, "sqlite")
+def _kind_on_sqlite(element: _Kind, compiler: SQLCompiler, **kw: object) -> str:
+    text = compiler.process(element.clauses, **kw)
+    return f"substr({text}, 1, instr({text} || ':', ':') - 1)"
+
+
+def _text(value: str) -> ColumnElement[str]:
+    """A constant written into the SQL, so PostgreSQL sees a GROUP BY expression as the selected one."""
+    return literal_column(f"'{value}'", String)
+
+
+_GROUP_KEYS: dict[Breakdown, ColumnElement[str]] = {
+    Breakdown.REASON: ReportCase.reason,
+    Breakdown.SELLER: ReportCase.seller_id,
+    Breakdown.MEDIATOR: func.coalesce(ReportCase.mediator_id, _text("")),
+    Breakdown.URGENCY: case((ReportCase.urgent, _text("urgent")), else_=_text("ordinary")),
+    Breakdown.OUTCOME: func.coalesce(ReportCase.outcome, _text("")),
+}
+_CLOSED = ReportCase.outcome.is_not(None)
+_RULED = ReportCase.ruled_at.is_not(None)
+_APPEALED = _RULED & ReportCase.appealed_at.is_not(None)
+_ESCALATED = ReportCase.escalated_at.is_not(None)
+
+
+def _first_response() -> ColumnElement[datetime]:
+    """The earlier of the seller's and the platform's first action (the one there is, if only one)."""
+    seller, platform = ReportCase.seller_first_action_at, ReportCase.platform_first_action_at
+    return case((seller.is_(None), platform), (platform.is_(None) | (seller <= platform), seller), else_=platform)
+
+
+class _Period:
+    """The cases opened in a period, grouped by the database: all in one group (None), or by `key`."""
+
+    def __init__(self, db: Connection, opened_from: datetime, opened_to: datetime, key: ColumnElement[str] | None):
+        self.db, self._key, self.grouped = db, key, key is not None
+        self.opened = and_(ReportCase.opened_at >= opened_from, ReportCase.opened_at < opened_to)
+
+    def _group(self) -> ColumnElement[str | None]:
+        return (self._key if self.grouped else null()).label("grp")
+
+    def rows(self, *figures: ColumnElement, by: tuple[ColumnElement, ...] = (), of: type[SQLModel] = ReportCase,
+             where: ColumnElement[bool] | None = None) -> dict[str | None, list[Row]]:
+        """Per group, the row (or with `by`, the rows per value of `by`) of the aggregate `figures`
+        over the period's cases, or over the rows `of` another table that belong to them."""
+        query = select(self._group(), *by, *figures).where(self.opened)
+        if of is not ReportCase:
+            query = query.select_from(of).join(ReportCase, ReportCase.dispute_id == of.dispute_id)
+        if where is not None:
+            query = query.where(where)
+        keys = (self._key,) if self.grouped else ()
+        groups: dict[str | None, list[Row]] = defaultdict(list)
+        for row in self.db.execute(query.group_by(*keys, *by)):
+            groups[row.grp].append(row)
+        return groups
+
+    def percentiles(self, **measures: tuple[ColumnElement[int], ColumnElement[bool]]
+                    ) -> dict[str, dict[str | None, Percentiles]]:
+        """Per measure (its value, over the cases meeting its condition) and per group, the
+        nearest-rank p50, p90 and p99."""
+        fractions = (0.5, 0.9, 0.99)
+        found: dict[str, list[tuple[str | None, int, list[int | None]]]] = {}
+        if self.db.dialect.name == "postgresql":
+            # One pass: percentile_disc and count leave out the NULL of a case the measure skips.
+            values = select(self._group(), *(case((where, value)).label(name)
+                                             for name, (value, where) in measures.items())).where(self.opened).subquery()
+            group, grouped = self._grouping(values)
+            query = select(group, *(column for name in measures for column in (
+                func.count(values.c[name]), func.percentile_disc(postgresql.array(fractions)).within_group(values.c[name])
+            ))).group_by(*grouped)
+            rows = self.db.execute(query).all()
+            for n, name in enumerate(measures):
+                found[name] = [(row[0], row[1 + 2 * n], row[2 + 2 * n] or [None] * len(fractions)) for row in rows]
+        else:
+            # As percentile_disc: the value ranked r where r - 1 < p * n <= r (that is, r = ceil(p * n)).
+            for name, (value, where) in measures.items():
+                values = select(self._group(), value.label("v")).where(self.opened, where).subquery()
+                _, grouped = self._grouping(values)
+                ranked = select(values.c.grp, values.c.v,
+                                func.row_number().over(partition_by=grouped or None, order_by=values.c.v).label("r"),
+                                func.count().over(partition_by=grouped or None).label("n")).subquery()
+                group, grouped = self._grouping(ranked)
+                r, n = ranked.c.r, ranked.c.n
+                picks = [func.max(case((and_(r - 1 < f * n, f * n <= r), ranked.c.v))) for f in fractions]
+                query = select(group, func.count(), *picks).group_by(*grouped)
+                found[name] = [(grp, count, picked) for grp, count, *picked in self.db.execute(query)]
+        return {name: {grp: Percentiles(count=count, p50=picked[0], p90=picked[1], p99=picked[2])
+                       for grp, count, picked in rows} for name, rows in found.items()}
+
+    def _grouping(self, source: Subquery) -> tuple[ColumnElement, tuple[ColumnElement, ...]]:
+        """The group column of `source` to select and to group by; for the whole period a constant
+        and no GROUP BY (PostgreSQL refuses a column outside one)."""
+        return (source.c.grp, (source.c.grp,)) if self.grouped else (null(), ())
+
+
+_NO_VALUES = Percentiles(count=0, p50=None, p90=None, p99=None)
 
 
 class KpiReader:
@@ -152,105 +263,105 @@ class KpiReader:
 
     def report(self, opened_from: datetime, opened_to: datetime, policy: Policy, *, as_of: datetime,
                by: Breakdown | None = None) -> KpiReport:
-        cases = self._cases(opened_from, opened_to)
-        report = KpiReport(opened_from=opened_from, opened_to=opened_to, as_of=as_of,
-                           overall=_kpis(cases, policy, as_of), by=by)
-        if by is not None:
-            key = _group_key(by)
-            groups: dict[str, list[_Case]] = defaultdict(list)
-            for case in cases:
-                groups[key(case.row)].append(case)
-            report.groups = [_kpis(members, policy, as_of, group=name) for name, members in sorted(groups.items())]
-            if by == Breakdown.SELLER:
-                report.sellers = self._seller_rates(groups, opened_to)
+        with self._engine.connect() as db:
+            overall = _kpis(_Period(db, opened_from, opened_to, None), policy, as_of)
+            report = KpiReport(opened_from=opened_from, opened_to=opened_to, as_of=as_of, overall=overall[None], by=by)
+            if by is not None:
+                period = _Period(db, opened_from, opened_to, _GROUP_KEYS[by])
+                groups = _kpis(period, policy, as_of)
+                report.groups = [groups[name] for name in sorted(groups)]
+                if by == Breakdown.SELLER:
+                    report.sellers = _seller_rates(period, opened_to)
         return report
 
-    def _cases(self, opened_from: datetime, opened_to: datetime) -> list[_Case]:
-        in_period = and_(ReportCase.opened_at >= opened_from, ReportCase.opened_at < opened_to)
-        with self._engine.connect() as db:
-            # Rows, not model instances: a year's cases are read in one go.
-            rows = list(db.execute(select(ReportCase.__table__).where(in_period)))
-            slas: dict[str, list[Row]] = defaultdict(list)
-            for sla in db.execute(select(ReportSla.dispute_id, ReportSla.name, ReportSla.due_at, ReportSla.outcome)
-                                  .join(ReportCase, ReportCase.dispute_id == ReportSla.dispute_id).where(in_period)):
-                slas[sla.dispute_id].append(sla)
-            verdicts: dict[str, list[str | None]] = defaultdict(list)
-            for dispute_id, verdict in db.execute(
-                    select(QualityCheck.dispute_id, QualityCheck.verdict)
-                    .join(ReportCase, ReportCase.dispute_id == QualityCheck.dispute_id).where(in_period)):
-                verdicts[dispute_id].append(verdict)
-            ratings: dict[str, list[int]] = defaultdict(list)
-            for dispute_id, rating in db.execute(
-                    select(SurveyInvitation.dispute_id, SurveyInvitation.rating)
-                    .join(ReportCase, ReportCase.dispute_id == SurveyInvitation.dispute_id)
-                    .where(in_period, SurveyInvitation.rating.is_not(None))):
-                ratings[dispute_id].append(rating)
-        return [_Case(row=row, slas=slas[row.dispute_id], mishandled=Verdict.MISHANDLED in verdicts[row.dispute_id],
-                      checked=any(v is not None for v in verdicts[row.dispute_id]), ratings=ratings[row.dispute_id])
-                for row in rows]
 
-    def _seller_rates(self, groups: dict[str, list[_Case]], opened_to: datetime) -> list[SellerRates]:
-        with self._engine.connect() as db:
-            orders = dict(db.execute(select(Order.seller_id, func.count()).where(
-                Order.seller_id.in_(list(groups)), Order.created_at < opened_to).group_by(Order.seller_id)).all())
-        rates = []
-        for seller, cases in sorted(groups.items()):
-            refunded = sum(1 for c in cases if c.row.refunded > 0 or c.row.advanced > 0)
-            rates.append(SellerRates(seller_id=seller, disputes=len(cases), orders=orders.get(seller, 0),
-                                     dispute_rate=_rate(len(cases), orders.get(seller, 0)),
-                                     refunded=refunded, refund_rate=_rate(refunded, len(cases))))
-        return rates
+def _kpis(period: _Period, policy: Policy, as_of: datetime) -> dict[str | None, Kpis]:
+    """Every group's figures, from one query per table and one for the percentiles."""
+    # One pass over the cases: their counts and sums per group, outcome, decider and currency, added up below.
+    kind = _Kind(func.coalesce(ReportCase.decided_by, _text("unknown"))).label("kind")
+    cases = period.rows(func.count().label("cases"), _count(_CLOSED).label("closed"),
+                        _count(_CLOSED & ~_ESCALATED).label("first_contact"), _count(_ESCALATED).label("escalated"),
+                        _count(_RULED).label("ruled"), _count(_APPEALED).label("appealed"),
+                        _count(_APPEALED & (ReportCase.appeal_result == "changed")).label("changed"),
+                        _total(ReportCase.requested).label("requested"),
+                        _total(case((_CLOSED, ReportCase.refunded), else_=0)).label("refunded"),
+                        _total(ReportCase.advanced).label("advanced"),
+                        by=(ReportCase.outcome, kind, ReportCase.currency))
+    running = ReportSla.outcome.is_(None)
+    levels = period.rows(_count(ReportSla.outcome == "met").label("met"),
+                         _count((ReportSla.outcome == "breached") | (running & (ReportSla.due_at <= as_of))).label(
+                             "breached"),
+                         _count(running & (ReportSla.due_at > as_of)).label("running"),
+                         by=(ReportSla.name,), of=ReportSla)
+    checks = period.rows(
+        func.count(distinct(case((QualityCheck.verdict.is_not(None), QualityCheck.dispute_id)))).label("checked"),
+        func.count(distinct(case((QualityCheck.verdict == Verdict.MISHANDLED, QualityCheck.dispute_id)))).label(
+            "mishandled"), of=QualityCheck)
+    ratings = period.rows(func.count().label("n"), by=(SurveyInvitation.rating,), of=SurveyInvitation,
+                          where=SurveyInvitation.rating.is_not(None))
+    times = period.percentiles(
+        response=(_Seconds(ReportCase.opened_at, _first_response()), _first_response().is_not(None)),
+        resolution=(_Seconds(ReportCase.opened_at, ReportCase.closed_at), _CLOSED & ReportCase.closed_at.is_not(None)))
 
+    def figures(group: str | None, parts: list[Row]) -> Kpis:
+        c = Counter[str]()
+        outcomes, deciders, amounts = Counter[str](), Counter[str](), defaultdict(Counter[str])
+        for part in parts:
+            c.update({name: getattr(part, name) for name in _CASE_COUNTS})
+            if part.closed:
+                outcomes[part.outcome] += part.closed
+                deciders[part.kind] += part.closed
+            amounts[part.currency].update(requested=part.requested, refunded=part.refunded, advanced=part.advanced)
+        slas = {row.name: row for row in levels[group]}
+        checked = checks[group][0] if checks[group] else None
+        rated = {row.rating: row.n for row in ratings[group]}
+        answers = sum(rated.values())
+        return Kpis(
+            group=group, cases=c["cases"], closed=c["closed"],
+            service_levels=[_compliance(level, slas.get(level.name)) for level in policy.service_levels],
+            response_seconds=times["response"].get(group, _NO_VALUES),
+            resolution_seconds=times["resolution"].get(group, _NO_VALUES),
+            first_contact_resolution=_rate(c["first_contact"], c["closed"]),
+            escalation_rate=_rate(c["escalated"], c["cases"]),
+            outcomes=dict(sorted(outcomes.items())), decided_by=dict(sorted(deciders.items())),
+            amounts=[Amounts(currency=currency, **sums) for currency, sums in sorted(amounts.items())],
+            ruled=c["ruled"], appealed=c["appealed"], appeal_rate=_rate(c["appealed"], c["ruled"]),
+            appeals_changed=c["changed"], appeal_change_rate=_rate(c["changed"], c["appealed"]),
+            spot_checked=checked.checked if checked else 0, mishandled=checked.mishandled if checked else 0,
+            satisfaction=Satisfaction(
+                answers=answers, average=round(sum(r * n for r, n in rated.items()) / answers, 2) if answers else None,
+                ratings=dict(sorted(rated.items()))),
+        )
 
-def _kpis(cases: list[_Case], policy: Policy, as_of: datetime, group: str | None = None) -> Kpis:
-    rows = [c.row for c in cases]
-    closed = [r for r in rows if r.outcome is not None]
-    ruled = [r for r in rows if r.ruled_at is not None]
-    appealed = [r for r in ruled if r.appealed_at is not None]
-    changed = sum(1 for r in appealed if r.appeal_result == "changed")
-    amounts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in rows:
-        total = amounts[r.currency]
-        total[0] += r.requested
-        total[1] += r.refunded if r.outcome is not None else 0
-        total[2] += r.advanced
-    ratings = [rating for c in cases for rating in c.ratings]
-    return Kpis(
-        group=group, cases=len(rows), closed=len(closed),
-        service_levels=[_compliance(level.name, level.target_share, cases, as_of) for level in policy.service_levels],
-        response_seconds=percentiles(s for r in rows if (s := _seconds(r.opened_at, _first_response(r))) is not None),
-        resolution_seconds=percentiles(s for r in closed if (s := _seconds(r.opened_at, r.closed_at)) is not None),
-        first_contact_resolution=_rate(sum(1 for r in closed if r.escalated_at is None), len(closed)),
-        escalation_rate=_rate(sum(1 for r in rows if r.escalated_at is not None), len(rows)),
-        outcomes=dict(sorted(Counter(r.outcome for r in closed).items())),
-        decided_by=dict(sorted(Counter((r.decided_by or "unknown").split(":")[0] for r in closed).items())),
-        amounts=[Amounts(currency=c, requested=t[0], refunded=t[1], advanced=t[2]) for c, t in sorted(amounts.items())],
-        ruled=len(ruled), appealed=len(appealed), appeal_rate=_rate(len(appealed), len(ruled)),
-        appeals_changed=changed, appeal_change_rate=_rate(changed, len(appealed)),
-        spot_checked=sum(1 for c in cases if c.checked), mishandled=sum(1 for c in cases if c.mishandled),
-        satisfaction=Satisfaction(answers=len(ratings),
-                                  average=round(sum(ratings) / len(ratings), 2) if ratings else None,
-                                  ratings=dict(sorted(Counter(ratings).items()))),
-    )
+    groups = cases if period.grouped else {None: cases[None]}  # the whole period: zeros if no case
+    return {group: figures(group, parts) for group, parts in groups.items()}
 
 
-def _compliance(name: str, target_share: float, cases: list[_Case], as_of: datetime) -> SlaCompliance:
-    met = breached = running = 0
-    for case in cases:
-        for sla in case.slas:
-            if sla.name != name:
-                continue
-            if sla.outcome == "met":
-                met += 1
-            elif sla.outcome == "breached" or (sla.outcome is None and sla.due_at <= as_of):
-                breached += 1
-            elif sla.outcome is None:
-                running += 1
+_CASE_COUNTS = ("cases", "closed", "first_contact", "escalated", "ruled", "appealed", "changed")
+
+
+def _compliance(level: ServiceLevel, counted: Row | None) -> SlaCompliance:
+    met, breached, running = (counted.met, counted.breached, counted.running) if counted else (0, 0, 0)
     measured = met + breached
     compliance = _rate(met, measured)
-    return SlaCompliance(name=name, target_share=target_share, measured=measured, met=met, breached=breached,
-                         running=running, compliance=compliance,
-                         meets_target=compliance >= target_share if compliance is not None else None)
+    return SlaCompliance(name=level.name, target_share=level.target_share, measured=measured, met=met,
+                         breached=breached, running=running, compliance=compliance,
+                         meets_target=compliance >= level.target_share if compliance is not None else None)
+
+
+def _seller_rates(period: _Period, opened_to: datetime) -> list[SellerRates]:
+    cases = period.rows(func.count().label("disputes"),
+                        _count((ReportCase.refunded > 0) | (ReportCase.advanced > 0)).label("refunded"))
+    sellers = select(ReportCase.seller_id).where(period.opened)
+    orders = dict(period.db.execute(select(Order.seller_id, func.count()).where(
+        Order.seller_id.in_(sellers), Order.created_at < opened_to).group_by(Order.seller_id)).all())
+    rates = []
+    for seller, (row,) in sorted(cases.items()):
+        registered = orders.get(seller, 0)
+        rates.append(SellerRates(seller_id=seller, disputes=row.disputes, orders=registered,
+                                 dispute_rate=_rate(row.disputes, registered),
+                                 refunded=row.refunded, refund_rate=_rate(row.refunded, row.disputes)))
+    return rates
 
 
 class TrendRow(BaseModel):

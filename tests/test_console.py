@@ -342,3 +342,15 @@ def _week_of(instant: datetime) -> str:
     """The Monday (UTC) of the instant's week, as the chart labels it."""
     day = instant.astimezone(ZoneInfo("UTC")).date()
     return (day - timedelta(days=day.weekday())).strftime("%m-%d")
+
+
+async def test_a_breakdown_the_console_does_not_know_is_told_on_the_page(stack: Stack) -> None:
+    """No browser needed: the page is asked for over HTTP, signed in as a browser would."""
+    form = await stack.http.get("/console/sign-in")
+    csrf = form.cookies["disputeflow_console_signin"]
+    signed_in = await stack.http.post("/console/sign-in", data={"token": MANAGER, "csrf": csrf, "language": "en"})
+    assert signed_in.status_code == 303
+    page = await stack.http.get("/console/reports", params={"by": "bad"})
+    assert (page.status_code, page.headers["content-type"]) == (422, "text/html; charset=utf-8")
+    assert "Break the figures down by one of: reason, seller, mediator, urgency, outcome." in page.text
+    assert (await stack.http.get("/console/reports", params={"by": "seller"})).status_code == 200
