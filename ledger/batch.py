@@ -50,14 +50,18 @@ def open_account(engine: Engine, spec: AccountSpec) -> LedgerAccount:
 
 
 def write(engine: Engine, requests: list[TransferRequest], opening: Sequence[AccountSpec],
-          entering: bool) -> list[TransferResult]:
-    """Open `opening` and apply `requests` in one transaction (see `Ledger.create_transfers`)."""
+          entering: bool, alongside: Callable[[Session], None] | None = None) -> list[TransferResult]:
+    """Open `opening`, apply `requests` and run `alongside` in one transaction (see
+    `Ledger.create_transfers`)."""
     _check_shape(requests)
 
     def apply(db: Session) -> list[TransferResult]:
         for spec in opening:
             ensure_account(db, spec)
-        return _Batch(db, requests, entering).apply()
+        results = _Batch(db, requests, entering).apply()
+        if alongside is not None:
+            alongside(db)
+        return results
 
     return _in_transaction(engine, apply)
 

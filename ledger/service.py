@@ -8,7 +8,7 @@ Every write goes through :meth:`Ledger.create_transfers` (the batch engine, ``le
 ``ledger.invariants`` holds the rules it keeps; ``ledger.types`` what callers send and read.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, select
@@ -59,12 +59,17 @@ class Ledger:
 
     # ---------------------------------------------------------------- transfers
 
-    def create_transfers(self, requests: Sequence[TransferRequest], *,
-                         opening: Sequence[AccountSpec] = (), entering: bool = False) -> list[TransferResult]:
+    def create_transfers(self, requests: Sequence[TransferRequest], *, opening: Sequence[AccountSpec] = (),
+                         entering: bool = False,
+                         alongside: Callable[[Session], None] | None = None) -> list[TransferResult]:
         """Apply a linked batch: every transfer or none (the first refusal raises).
 
         ``opening``: accounts to open (as :meth:`open_account`) in the same transaction, so a
         refused batch leaves no new account behind either.
+
+        ``alongside``: the caller's own rows, written once the batch applied, in the same
+        transaction (an order and its payment commit together). It may raise to refuse the
+        whole batch, and runs again if the transaction is retried after losing a race.
 
         ``entering``: money coming in from outside (an order's payment, a fund top-up). Only
         such a batch is refused (:class:`AmountOverflow`) for taking an account's totals past
@@ -79,7 +84,7 @@ class Ledger:
         if not requests:
             return []
         with ledger_posting(len(requests)):
-            return batch.write(self.engine, requests, opening, entering)
+            return batch.write(self.engine, requests, opening, entering, alongside)
 
     def transfers(
         self,
