@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, select
 
-from database import fetch
+from database import fetch, reading
 from ledger import accounts as _accounts
 from ledger import batch, invariants
 from ledger.accounts import AccountKind, AccountSpec
@@ -54,7 +54,7 @@ class Ledger:
         kind = None if kind is None else AccountKind(kind).value
         query = select(LedgerAccount).filter_by(**_given(owner=owner, kind=kind, currency=currency))
         query = query.order_by(LedgerAccount.id)
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return [account_view(row) for row in db.exec(query)]
 
     # ---------------------------------------------------------------- transfers
@@ -102,17 +102,17 @@ class Ledger:
                     LedgerTransfer.credit_account_id == account_id,
                 )
             )
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return [transfer_view(row) for row in db.exec(query)]
 
     def find_transfer(self, transfer_id: str) -> TransferView | None:
         """The transfer with this id, or None if there is none."""
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             row = db.get(LedgerTransfer, transfer_id)
             return transfer_view(row) if row is not None else None
 
     def order_refunds(self, order_id: str) -> OrderRefunds:
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return invariants.order_refunds(db, order_id)
 
     # ---------------------------------------------------------------- auditing
@@ -134,7 +134,7 @@ class Ledger:
         engine = self.engine
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
-        with Session(engine) as db:
+        with reading(engine) as db:
             accounts = {row.id: row for row in db.exec(accounts_query)}
             transfers = list(db.exec(transfers_query))
         return accounts, transfers
