@@ -8,6 +8,8 @@ from datetime import datetime
 
 import anyio
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
@@ -21,12 +23,16 @@ from api.services import Services
 from archive.source import archived_final, case_runs
 from audit.history import DisputeNotFound
 from config.temporal import SearchAttributes, Visibility
+from database import session
 from evidence import EvidenceBody, describe, read_bodies, store
 from fund import FUND_CANNOT_PAY
 from identity import Actor, Role
 from ledger import OrderRefunds
+from ledger.invariants import order_refunds
 from money import Money
-from orders import DisputeAlreadyOpen, DisputeLimitReached, OrderRuledOn, OrderNotFound, ReopenWindowClosed
+from orders import (
+    DisputeAlreadyOpen, DisputeLimitReached, OrderNotFound, OrderRuledOn, ReopenWindowClosed, claim_dispute, locked,
+)
 from policy import versions as policy_versions
 from workflows import rules
 from workflows.dispute import DisputeWorkflow
@@ -56,7 +62,7 @@ _STAFF = (Role.MEDIATOR, Role.AUDITOR, Role.PLATFORM)
 async def open_dispute(services: Services, actor: Actor, body: DisputeCreate, key: str | None) -> DisputeView:
     """Open a dispute on one of the buyer's paid orders once its escrow is frozen; a retry with
     the same key answers with the dispute its first attempt opened."""
-    dispute = await run_in_threadpool(_prepare, services, actor, body, key)
+    dispute = await run_in_threadpool(prepare_opening, services, actor, body, key)
     # A retry of an opening whose case has since closed and left Temporal: Temporal would
     # take the id as new and open the case a second time.
     if (archived := await archived_final(services.archive, dispute.dispute_id)) is not None:
@@ -71,29 +77,20 @@ async def open_dispute(services: Services, actor: Actor, body: DisputeCreate, ke
                           "Idempotency-Key.") from error
 
 
-def _prepare(services: Services, actor: Actor, body: DisputeCreate, key: str | None) -> DisputeInput:
+def prepare_opening(services: Services, actor: Actor, body: DisputeCreate, key: str | None) -> DisputeInput:
     """The case's input: the buyer's order reserved for it (or taken over from an attempt that
-    reserved it and never reached Temporal), the request checked against what it may refund."""
-    try:
-        order = services.orders.get(body.order_id)
-    except OrderNotFound as error:
-        raise Problem(404, "Not found", str(error), type=problem_type("order-not-found")) from error
-    if order.buyer_id != actor.party_id:
-        raise Problem(403, "Forbidden", f"Order {order.id} is not one of {actor.party_id}'s orders.",
-                      type=problem_type("forbidden"))
+    reserved it and never reached Temporal), the request checked against what it may refund.
+
+    The order's lock, the key's claim, the checks and the reservation are one transaction."""
+    fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
     request = RefundRequest.model_validate(body.model_dump(exclude={"order_id"}))
-    try:
-        rules.check_attachments(request.evidence, services.policy.limits)
-    except ApplicationError as error:
-        limit = error.details[0] if error.details else {}
-        raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID), **limit) from error
+    order: OrderSnapshot | None = None
+    admitted: list[OrderSnapshot] = []
 
     def snapshot(refunds: OrderRefunds) -> OrderSnapshot:
-        return OrderSnapshot(order_id=order.id, buyer_id=order.buyer_id, seller_id=order.seller_id,
-                             paid=Money(amount=order.amount, currency=order.currency), shipped=order.shipped,
-                             refunded_before=Money(amount=refunds.refunded, currency=order.currency))
-
-    admitted: list[OrderSnapshot] = []
+        assert order is not None
+        return order.model_copy(update={"refunded_before": Money(amount=refunds.refunded,
+                                                                 currency=order.paid.currency)})
 
     def admit(refunds: OrderRefunds) -> None:
         """The request fits what the order has left to refund; runs while the order is ours."""
@@ -105,26 +102,52 @@ def _prepare(services: Services, actor: Actor, body: DisputeCreate, key: str | N
             raise Problem(422, "Invalid dispute", error.message, type=problem_type(error.type),
                           **extensions) from error
 
-    fingerprint = idempotency.fingerprint("open_dispute", body.model_dump(mode="json"))
-    dispute_id = key and idempotency.recall(services.engine, actor, key, fingerprint)
-    if dispute_id:
-        # This request was admitted when the order was reserved for it, and the order has been
-        # its dispute's ever since; a started dispute keeps the input it started with.
-        admitted.append(snapshot(services.ledger.order_refunds(order.id)))
-    else:
+    def reserve(db: Session) -> str:
+        nonlocal order
         try:
-            dispute_id = services.orders.reserve_dispute(order.id, policy=services.policy, admit=admit)
-        except DisputeAlreadyOpen as error:
-            if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.dispute_id):
-                raise dispute_calls.already_open(order.id, error.dispute_id) from error
-            # An earlier attempt reserved the order but never reached Temporal: take it over
-            # (if that attempt is still on its way, whichever starts the dispute wins).
-            dispute_id = error.dispute_id
-            admit(services.ledger.order_refunds(order.id))
-        except (OrderRuledOn, DisputeLimitReached, ReopenWindowClosed) as error:
-            raise Problem(409, "No further dispute", str(error), type=problem_type(error.code)) from error
+            row = locked(db, body.order_id)
+        except OrderNotFound as error:
+            raise Problem(404, "Not found", str(error), type=problem_type("order-not-found")) from error
+        if row.buyer_id != actor.party_id:
+            raise Problem(403, "Forbidden", f"Order {row.id} is not one of {actor.party_id}'s orders.",
+                          type=problem_type("forbidden"))
+        order = OrderSnapshot(order_id=row.id, buyer_id=row.buyer_id, seller_id=row.seller_id,
+                              paid=Money(amount=row.amount, currency=row.currency), shipped=row.shipped)
+        try:
+            rules.check_attachments(request.evidence, services.policy.limits)
+        except ApplicationError as error:
+            limit = error.details[0] if error.details else {}
+            raise Problem(422, "Invalid dispute", error.message, type=problem_type(rules.INVALID), **limit) from error
+        if key and (dispute_id := idempotency.recall_in(db, actor, key, fingerprint)):
+            # This request was admitted when the order was reserved for it, and the order has been
+            # its dispute's ever since; a started dispute keeps the input it started with.
+            admitted.append(snapshot(order_refunds(db, row.id)))
+            return dispute_id
+        dispute_id = claim_dispute(db, row, policy=services.policy, admit=admit)
+        if key:
+            idempotency.remember_in(db, actor, key, fingerprint, dispute_id)
+        return dispute_id
+
+    try:
+        try:
+            with session(services.engine) as db:
+                dispute_id = reserve(db)
+        except IntegrityError:  # the key was claimed concurrently: again, seeing that claim
+            with session(services.engine) as db:
+                dispute_id = reserve(db)
+    except DisputeAlreadyOpen as error:
+        assert order is not None
+        # Asked once the transaction ended: never hold the order (SQLite: every writer) on Temporal.
+        if anyio.from_thread.run(dispute_calls.exists, services.temporal, error.dispute_id):
+            raise dispute_calls.already_open(order.order_id, error.dispute_id) from error
+        # An earlier attempt reserved the order but never reached Temporal: take it over
+        # (if that attempt is still on its way, whichever starts the dispute wins).
+        dispute_id = error.dispute_id
+        admit(services.ledger.order_refunds(order.order_id))
         if key:
             idempotency.remember(services.engine, actor, key, fingerprint, dispute_id)
+    except (OrderRuledOn, DisputeLimitReached, ReopenWindowClosed) as error:
+        raise Problem(409, "No further dispute", str(error), type=problem_type(error.code)) from error
     return DisputeInput(dispute_id=dispute_id, order=admitted[-1], request=request, opened_by=actor,
                         policy=policy_versions.ref_or_body(services.policy))
 

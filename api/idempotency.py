@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from api.problems import Problem, problem_type
+from database import reading, session
 from identity import Actor
 
 
@@ -42,30 +43,41 @@ def _caller(actor: Actor) -> str:
 
 def recall(engine: Engine, actor: Actor, key: str, request_fingerprint: str) -> str | None:
     """The resource an earlier request with this key created, if any."""
-    with Session(engine) as session:
-        record = session.get(IdempotencyRecord, (_caller(actor), key))
-        if record is None:
-            return None
-        if record.request_fingerprint != request_fingerprint:
-            raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for a different request.",
-                          type=problem_type("idempotency-key-reused"))
-        return record.resource_id
+    with reading(engine) as db:
+        return recall_in(db, actor, key, request_fingerprint)
+
+
+def recall_in(db: Session, actor: Actor, key: str, request_fingerprint: str) -> str | None:
+    """`recall`, in the caller's transaction."""
+    record = db.get(IdempotencyRecord, (_caller(actor), key))
+    if record is None:
+        return None
+    if record.request_fingerprint != request_fingerprint:
+        raise Problem(422, "Idempotency key reused", "This Idempotency-Key was used for a different request.",
+                      type=problem_type("idempotency-key-reused"))
+    return record.resource_id
 
 
 def remember(engine: Engine, actor: Actor, key: str, request_fingerprint: str, resource_id: str) -> None:
-    with Session(engine) as session:
-        session.add(IdempotencyRecord(caller=_caller(actor), key=key,
-                                      request_fingerprint=request_fingerprint, resource_id=resource_id))
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent retry claimed it first: it must be the same request
-            session.rollback()
-            recall(engine, actor, key, request_fingerprint)
+    """Record that the key created `resource_id`, unless it is recorded already (for the same
+    request: refused otherwise), in one transaction."""
+    try:
+        with session(engine) as db:
+            if recall_in(db, actor, key, request_fingerprint) is None:
+                remember_in(db, actor, key, request_fingerprint, resource_id)
+    except IntegrityError:  # a concurrent retry claimed it first: it must be the same request
+        recall(engine, actor, key, request_fingerprint)
+
+
+def remember_in(db: Session, actor: Actor, key: str, request_fingerprint: str, resource_id: str) -> None:
+    """Record the key in the caller's transaction; a concurrent claim of it makes the flush fail."""
+    db.add(IdempotencyRecord(caller=_caller(actor), key=key, request_fingerprint=request_fingerprint,
+                             resource_id=resource_id))
+    db.flush()
 
 
 def claim_action(engine: Engine, actor: Actor, key: str, request_fingerprint: str, case_id: str) -> str:
     """Take the key for this action on the case (refused if it named another request) and
     return the Update id it names, so a retry is answered with the first outcome."""
-    if recall(engine, actor, key, request_fingerprint) is None:
-        remember(engine, actor, key, request_fingerprint, case_id)
+    remember(engine, actor, key, request_fingerprint, case_id)
     return f"{_caller(actor)}:{key}"

@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import install_problem_handlers
 from api.routers import archive as archive_router
@@ -93,13 +95,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     install_problem_handlers(app)
     setup_api(app, services.settings if services is not None else get_settings())
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(_RequestId)
 
     for router in (health.router, orders.router, disputes.router, mediation.router, guarantee_fund.router,
                    ledger.router, reconciliation.router, notifications_router):
@@ -120,6 +116,30 @@ def create_app(services: Services | None = None) -> FastAPI:
     assert all(r.operation_id for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema), \
         "every route of the API needs an operation id"
     return app
+
+
+class _RequestId:
+    """Names each request: the client's X-Request-ID when well formed, else a new one, in
+    `request.state.request_id` and the response's header. Plain ASGI, as `observability`'s
+    middleware (which logs the id, so it is added after it, to run first)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, named)
 
 
 def _serve_docs(app: FastAPI) -> None:

@@ -17,11 +17,11 @@ from urllib.parse import urlparse
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from archive.models import ArchivedRecord
 from archive.records import ArchiveRecord, Part
-from database import session
+from database import reading, session
 
 
 class SeqTaken(Exception):
@@ -64,7 +64,7 @@ class DatabaseStore:
         self._engine = engine
 
     def last(self) -> ArchiveRecord | None:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             row = db.exec(select(ArchivedRecord).order_by(ArchivedRecord.seq.desc()).limit(1)).first()
             return _from_row(row) if row else None
 
@@ -77,7 +77,7 @@ class DatabaseStore:
 
     def records(self, after_seq: int = 0, batch: int = 500) -> Iterator[ArchiveRecord]:
         while True:
-            with Session(self._engine) as db:
+            with reading(self._engine) as db:
                 rows = db.exec(select(ArchivedRecord).where(ArchivedRecord.seq > after_seq)
                                .order_by(ArchivedRecord.seq).limit(batch)).all()
             yield from map(_from_row, rows)
@@ -86,13 +86,13 @@ class DatabaseStore:
             after_seq = rows[-1].seq
 
     def find(self, dispute_id: str) -> list[ArchiveRecord]:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             rows = db.exec(select(ArchivedRecord).where(ArchivedRecord.dispute_id == dispute_id)
                            .order_by(ArchivedRecord.seq)).all()
             return [_from_row(row) for row in rows]
 
     def has(self, dispute_id: str, part: Part, run_id: str) -> bool:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return db.exec(select(ArchivedRecord.seq).where(
                 ArchivedRecord.dispute_id == dispute_id, ArchivedRecord.part == part.value,
                 ArchivedRecord.run_id == run_id)).first() is not None

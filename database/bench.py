@@ -1,12 +1,15 @@
-"""What the benchmark scripts share: timing a call, and running on SQLite and on a throwaway PostgreSQL schema."""
+"""What the benchmark scripts share: timing a call, counting an engine's transactions, and running
+on SQLite and on a throwaway PostgreSQL schema."""
 
 import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from database.engine import make_engine
 from database.scratch import new_schema_name, throwaway_schema
@@ -41,3 +44,44 @@ def on_each_database(name: str, postgres_url: str | None, bench: Callable[[str, 
     if postgres_url:
         with throwaway_schema(postgres_url, new_schema_name(f"bench_{name}")) as engine:
             bench("PostgreSQL", engine)
+
+
+@dataclass
+class Transactions:
+    """What one engine did while counted: transactions begun (and, on SQLite, how many of them
+    took the write lock up front), commits, and statements other than the BEGINs."""
+
+    begun: int = 0
+    write_locked: int = 0
+    commits: int = 0
+    statements: int = 0
+
+    def per(self, calls: int) -> "Transactions":
+        return Transactions(*(round(value / calls, 2) for value in astuple(self)))
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[Transactions]:
+    """Count what `engine` does inside the block (every thread's sessions on it)."""
+    seen = Transactions()
+
+    def begun(_connection) -> None:  # noqa: ANN001
+        seen.begun += 1
+
+    def committed(_connection) -> None:  # noqa: ANN001
+        seen.commits += 1
+
+    def executed(_connection, _cursor, statement: str, *_rest) -> None:  # noqa: ANN001
+        if statement == "BEGIN IMMEDIATE":
+            seen.write_locked += 1
+        elif statement != "BEGIN":
+            seen.statements += 1
+
+    listeners = (("begin", begun), ("commit", committed), ("before_cursor_execute", executed))
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield seen
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)

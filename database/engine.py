@@ -7,9 +7,10 @@ wait on each other until one fails with "database is locked". We take transactio
 control away from the driver (``isolation_level = None``) and emit ``BEGIN IMMEDIATE``
 ourselves whenever SQLAlchemy begins a transaction, so every transaction takes the
 write lock up front and writers queue behind each other (``busy_timeout``) instead of
-deadlocking. WAL keeps readers outside transactions unblocked. This is the recipe in
-SQLAlchemy's SQLite dialect documentation ("Enabling Non-Legacy SQLite Transactional
-Modes").
+deadlocking. This is the recipe in SQLAlchemy's SQLite dialect documentation ("Enabling
+Non-Legacy SQLite Transactional Modes"). A session that only reads (``reading``) begins a
+deferred transaction instead: under WAL it reads one snapshot beside the writers and never
+queues for the write lock (it must not write: it could not take the lock it would need).
 """
 
 import re
@@ -28,6 +29,9 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 Row = TypeVar("Row", bound=SQLModel)
+
+# The execution option `reading` sets: the SQLite engine then begins a deferred transaction.
+_READ_ONLY = "disputeflow_read_only"
 
 
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
@@ -87,7 +91,7 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -99,9 +103,18 @@ def session(engine: Engine) -> Iterator[Session]:
         yield db
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A session that only reads, in one transaction rolled back at the end; on SQLite it takes
+    no write lock (see the module docstring)."""
+    with Session(engine) as db:
+        db.connection(execution_options={_READ_ONLY: True})
+        yield db
+
+
 def fetch(engine: Engine, model: type[Row], key: str, missing: Callable[[], Exception]) -> Row:
     """The `model` row whose primary key is `key`; `missing()` is raised when there is none."""
-    with Session(engine) as db:
+    with reading(engine) as db:
         row = db.get(model, key)
     if row is None:
         raise missing()

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Column, Field, Session, SQLModel, select
 
+from database import reading
 from workflows.models import PartySubmitEvidence, StoredEvidence
 
 
@@ -60,7 +61,7 @@ def store(engine: Engine, body: EvidenceBody) -> StoredEvidence:
 def read_bodies(engine: Engine, evidence_ids: list[str]) -> dict[str, EvidenceBody]:
     if not evidence_ids:
         return {}
-    with Session(engine) as session:
-        rows = session.exec(select(EvidenceRow).where(EvidenceRow.evidence_id.in_(evidence_ids))).all()
+    with reading(engine) as db:
+        rows = db.exec(select(EvidenceRow).where(EvidenceRow.evidence_id.in_(evidence_ids))).all()
     return {row.evidence_id: EvidenceBody.model_validate_json(row.body) for row in rows}
 

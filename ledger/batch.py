@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, Executable, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
 
 from ledger.accounts import AccountKind, AccountSpec
 from ledger.errors import (
@@ -78,13 +79,20 @@ def open_account(engine: Engine, spec: AccountSpec) -> LedgerAccount:
 
 
 def write(engine: Engine, requests: list[TransferRequest], opening: Sequence[AccountSpec],
-          entering: bool) -> list[TransferResult]:
-    """Open `opening` and apply `requests` in one transaction (see `Ledger.create_transfers`)."""
+          entering: bool, alongside: Callable[[Session], None] | None = None) -> list[TransferResult]:
+    """Open `opening`, apply `requests` and run `alongside` in one transaction (see
+    `Ledger.create_transfers`)."""
     _check_shape(requests)
 
     def apply(connection: Connection) -> list[TransferResult]:
         _open(connection, opening)
-        return _Batch(connection, requests, opening, entering).apply()
+        results = _Batch(connection, requests, opening, entering).apply()
+        if alongside is not None:
+            # The caller's ORM rows join the batch's transaction; its commit is theirs too.
+            with Session(bind=connection) as db:
+                alongside(db)
+                db.flush()
+        return results
 
     return _in_transaction(engine, apply)
 

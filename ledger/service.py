@@ -8,12 +8,12 @@ Every write goes through :meth:`Ledger.create_transfers` (the batch engine, ``le
 ``ledger.invariants`` holds the rules it keeps; ``ledger.types`` what callers send and read.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, select
 
-from database import fetch
+from database import fetch, reading
 from ledger import accounts as _accounts
 from ledger import batch, invariants
 from ledger.accounts import AccountKind, AccountSpec
@@ -54,17 +54,22 @@ class Ledger:
         kind = None if kind is None else AccountKind(kind).value
         query = select(LedgerAccount).filter_by(**_given(owner=owner, kind=kind, currency=currency))
         query = query.order_by(LedgerAccount.id)
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return [account_view(row) for row in db.exec(query)]
 
     # ---------------------------------------------------------------- transfers
 
-    def create_transfers(self, requests: Sequence[TransferRequest], *,
-                         opening: Sequence[AccountSpec] = (), entering: bool = False) -> list[TransferResult]:
+    def create_transfers(self, requests: Sequence[TransferRequest], *, opening: Sequence[AccountSpec] = (),
+                         entering: bool = False,
+                         alongside: Callable[[Session], None] | None = None) -> list[TransferResult]:
         """Apply a linked batch: every transfer or none (the first refusal raises).
 
         ``opening``: accounts to open (as :meth:`open_account`) in the same transaction, so a
         refused batch leaves no new account behind either.
+
+        ``alongside``: the caller's own rows, written once the batch applied, in the same
+        transaction (an order and its payment commit together). It may raise to refuse the
+        whole batch, and runs again if the transaction is retried after losing a race.
 
         ``entering``: money coming in from outside (an order's payment, a fund top-up). Only
         such a batch is refused (:class:`AmountOverflow`) for taking an account's totals past
@@ -79,7 +84,7 @@ class Ledger:
         if not requests:
             return []
         with ledger_posting(len(requests)):
-            return batch.write(self.engine, requests, opening, entering)
+            return batch.write(self.engine, requests, opening, entering, alongside)
 
     def transfers(
         self,
@@ -97,17 +102,17 @@ class Ledger:
                     LedgerTransfer.credit_account_id == account_id,
                 )
             )
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return [transfer_view(row) for row in db.exec(query)]
 
     def find_transfer(self, transfer_id: str) -> TransferView | None:
         """The transfer with this id, or None if there is none."""
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             row = db.get(LedgerTransfer, transfer_id)
             return transfer_view(row) if row is not None else None
 
     def order_refunds(self, order_id: str) -> OrderRefunds:
-        with Session(self.engine) as db:
+        with reading(self.engine) as db:
             return invariants.order_refunds(db, order_id)
 
     # ---------------------------------------------------------------- auditing
@@ -129,7 +134,7 @@ class Ledger:
         engine = self.engine
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
-        with Session(engine) as db:
+        with reading(engine) as db:
             accounts = {row.id: row for row in db.exec(accounts_query)}
             transfers = list(db.exec(transfers_query))
         return accounts, transfers

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio import activity
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
@@ -30,19 +31,7 @@ def setup_api(app: FastAPI, settings: Settings) -> None:
     app.router.dependencies.append(Depends(_log_context))
     app.add_route("/metrics", _metrics, include_in_schema=False)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(elapsed)
-        log.info("%s %s %s", request.method, route, response.status_code, extra={
-            "method": request.method, "route": route, "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 1), "request_id": getattr(request.state, "request_id", None),
-            "dispute_id": request.scope.get("path_params", {}).get("dispute_id")})
-        return response
+    app.add_middleware(_Observed)
 
     if enable_tracing(settings, "disputeflow-api"):
         instrument_app(app)
@@ -51,6 +40,38 @@ def setup_api(app: FastAPI, settings: Settings) -> None:
 def configure_api_process(settings: Settings) -> None:
     """The server's own process (not an app a test builds): JSON logs."""
     configure_logging(settings.log_level)
+
+
+class _Observed:
+    """Counts, times and logs each request by its route template once its response starts. Plain
+    ASGI: Starlette's `BaseHTTPMiddleware` would run every request in a task group of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                _observe(scope, message["status"], time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, observed)
+
+
+def _observe(scope: Scope, status: int, elapsed: float) -> None:
+    method = scope["method"]
+    route = getattr(scope.get("route"), "path", "unmatched")
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_LATENCY.labels(method, route).observe(elapsed)
+    log.info("%s %s %s", method, route, status, extra={
+        "method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1),
+        "request_id": scope.get("state", {}).get("request_id"),
+        "dispute_id": scope.get("path_params", {}).get("dispute_id")})
 
 
 async def _log_context(request: Request) -> None:

@@ -9,7 +9,10 @@ from orders.service import (
     OrderService,
     PaidOrder,
     ReopenWindowClosed,
+    claim_dispute,
+    locked,
 )
 
 __all__ = ["ClosedDispute", "DisputeAlreadyOpen", "DisputeLimitReached", "Order", "OrderConflict", "OrderError",
-           "OrderNotFound", "OrderRuledOn", "OrderService", "PaidOrder", "ReopenWindowClosed"]
+           "OrderNotFound", "OrderRuledOn", "OrderService", "PaidOrder", "ReopenWindowClosed", "claim_dispute",
+           "locked"]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from database import fetch
+from database import session as transaction
 from ledger import AccountKind, InsufficientFunds, Ledger, OrderRefunds, TransferExistsWithDifferentFields, accounts
 from ledger.invariants import order_refunds
 from money import Money, plans
@@ -67,46 +67,40 @@ class OrderService:
         self._ledger = ledger
 
     def register(self, order: PaidOrder) -> tuple[Order, bool]:
-        """Record the order and its payment into escrow. Returns (order, created).
+        """Record the order and its payment into escrow, in one transaction. Returns (order, created).
 
         Registering the same order again with the same facts is a no-op, so the
         marketplace can retry; different facts for a known id are a conflict.
         """
         currency = order.paid.currency
         conflict = OrderConflict(f"order {order.order_id} is already registered with different details")
-        with Session(self._engine) as session:
-            existing = session.get(Order, order.order_id)
-            if existing is not None:
-                if _facts(existing) != order.model_dump(mode="json"):
-                    raise conflict
-                return existing, False
         # Opened with the payment, so a refused payment leaves no account behind.
         opening = [accounts.spec(AccountKind.payments_clearing, accounts.PLATFORM, currency),
                    accounts.spec(AccountKind.escrow, order.order_id, currency),
                    accounts.spec(AccountKind.buyer, order.buyer_id, currency),
                    accounts.spec(AccountKind.seller, order.seller_id, currency)]
+        stored, created = None, False
+
+        def record(db: Session) -> None:
+            nonlocal stored, created
+            stored = db.get(Order, order.order_id)
+            created = stored is None
+            if created:
+                stored = Order(id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
+                               amount=order.paid.amount, currency=currency, shipped=order.shipped)
+                db.add(stored)
+                db.flush()
+                db.refresh(stored)  # answered as a later read will answer (SQLite drops the time zone)
+            # The payment alone does not name the parties: an earlier registration may differ in them.
+            elif _facts(stored) != order.model_dump(mode="json"):
+                raise conflict
+
         try:
             self._ledger.create_transfers([plans.payment(order.order_id, order.paid.amount, currency)],
-                                          opening=opening, entering=True)
-        except TransferExistsWithDifferentFields:  # a concurrent registration paid another amount first
+                                          opening=opening, entering=True, alongside=record)
+        except TransferExistsWithDifferentFields:  # registered (or being registered) with another amount
             raise conflict from None
-        with Session(self._engine) as session:
-            created = session.get(Order, order.order_id) is None
-            if created:
-                session.add(Order(
-                    id=order.order_id, buyer_id=order.buyer_id, seller_id=order.seller_id,
-                    amount=order.paid.amount, currency=currency, shipped=order.shipped,
-                ))
-                try:
-                    session.commit()
-                except IntegrityError:  # a concurrent registration of the same payment won
-                    session.rollback()
-                    created = False
-            stored = session.get(Order, order.order_id)
-            assert stored is not None
-        # The payment alone does not name the parties: a concurrent winner may differ in them.
-        if _facts(stored) != order.model_dump(mode="json"):
-            raise conflict
+        assert stored is not None
         return stored, created
 
     def get(self, order_id: str) -> Order:
@@ -114,34 +108,9 @@ class OrderService:
 
     def reserve_dispute(self, order_id: str, *, policy: Policy | None = None,
                         admit: Callable[[OrderRefunds], None] | None = None) -> str:
-        """Claim the order for a new dispute and return its id, or refuse if one is open.
-
-        With a `policy`, also refuse what its rules for a further dispute forbid. `admit`
-        sees what the order has paid and refunded and may refuse the request by raising;
-        it runs under the order's lock, after every earlier dispute's money moved, so what
-        it sees stays true until this dispute settles.
-        """
-        with Session(self._engine) as session:
-            order = session.get(Order, order_id, with_for_update=True)
-            if order is None:
-                raise OrderNotFound(f"no order {order_id}")
-            if order.open_dispute_id is not None:
-                raise DisputeAlreadyOpen(order_id, order.open_dispute_id)
-            if policy is not None:
-                _check_further_dispute(order, _closed_disputes(session, order_id), policy)
-            if admit is not None:
-                admit(order_refunds(session, order_id))
-            dispute_id = f"dsp-{order_id}-{order.dispute_count + 1}"
-            claimed = session.exec(
-                update(Order)
-                .where(Order.id == order_id, Order.open_dispute_id.is_(None))
-                .values(open_dispute_id=dispute_id, dispute_count=Order.dispute_count + 1)
-            )
-            if claimed.rowcount != 1:
-                session.rollback()
-                raise DisputeAlreadyOpen(order_id, self.get(order_id).open_dispute_id or "?")
-            session.commit()
-            return dispute_id
+        """Claim the order for a new dispute, in a transaction of its own (see `claim_dispute`)."""
+        with transaction(self._engine) as db:
+            return claim_dispute(db, locked(db, order_id), policy=policy, admit=admit)
 
     def release_dispute(self, order_id: str, dispute_id: str, *, ruled: bool = False) -> None:
         """The dispute closed (or never started): the order may take a new one. Idempotent."""
@@ -184,6 +153,40 @@ class OrderService:
                 return
             except InsufficientFunds:
                 continue
+
+
+def locked(db: Session, order_id: str) -> Order:
+    """The order, locked in `db`'s transaction until it ends (SQLite: its write lock holds everything)."""
+    order = db.get(Order, order_id, with_for_update=True)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id}")
+    return order
+
+
+def claim_dispute(db: Session, order: Order, *, policy: Policy | None = None,
+                  admit: Callable[[OrderRefunds], None] | None = None) -> str:
+    """Claim the `locked` order for a new dispute in `db`'s transaction and return its id, or
+    refuse if one is open.
+
+    With a `policy`, also refuse what its rules for a further dispute forbid. `admit`
+    sees what the order has paid and refunded and may refuse the request by raising;
+    it runs under the order's lock, after every earlier dispute's money moved, so what
+    it sees stays true until this dispute settles.
+    """
+    if order.open_dispute_id is not None:
+        raise DisputeAlreadyOpen(order.id, order.open_dispute_id)
+    if policy is not None:
+        _check_further_dispute(order, _closed_disputes(db, order.id), policy)
+    if admit is not None:
+        admit(order_refunds(db, order.id))
+    dispute_id = f"dsp-{order.id}-{order.dispute_count + 1}"
+    claimed = db.exec(
+        update(Order)
+        .where(Order.id == order.id, Order.open_dispute_id.is_(None))
+        .values(open_dispute_id=dispute_id, dispute_count=Order.dispute_count + 1)
+    )
+    assert claimed.rowcount == 1, "the order is locked: nothing else can have claimed it"
+    return dispute_id
 
 
 def _closed_disputes(session: Session, order_id: str) -> list[ClosedDispute]:
