@@ -1,0 +1,1 @@
+"""disputeflow's benchmarks: scripts that print figures (see the README's Performance section)."""
