@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,7 +60,6 @@ class WorkerWatch:
 
     process: psutil.Process
     peak_rss: int = 0
-    samples: list[int] = field(default_factory=list)
 
     def sample(self) -> int:
         rss = self.process.memory_info().rss
