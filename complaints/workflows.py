@@ -15,7 +15,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from complaints import rules, standing
+    # By their full names, so passed through (see workflows/dispute.py); they keep no state.
+    import complaints.rules as rules
+    import complaints.standing as standing
     from config.temporal import SearchAttributes
     from complaints.models import (
         Appeal,

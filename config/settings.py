@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=16, ge=1)
     worker_activity_executor_size: int = Field(default=16, ge=1)
     worker_sticky_cache_size: int = Field(default=1000, ge=0)
+    # How many long polls for workflow and for activity tasks a worker keeps open at once.
+    worker_max_concurrent_workflow_task_polls: int = Field(default=5, ge=2)
+    worker_max_concurrent_activity_task_polls: int = Field(default=5, ge=1)
     # On SIGINT/SIGTERM the worker stops polling and lets in-flight activities finish for this
     # long before cancelling them (they are idempotent: Temporal retries them elsewhere).
     worker_shutdown_grace: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0))

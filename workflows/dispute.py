@@ -28,8 +28,12 @@ with workflow.unsafe.imports_passed_through():
     from policy import Window
     from policy import versions as policy_versions
     from reporting.facts import CaseFacts, opening_facts
-    from workflows import intervention as hearing
-    from workflows import lifecycle, rules
+    # Imported by their full names: `from workflows import lifecycle` would load the module
+    # afresh in each workflow's sandbox (the package is the workflow's own, so not passed
+    # through). They keep no state of their own, so every case may share them.
+    import workflows.intervention as hearing
+    import workflows.lifecycle as lifecycle
+    import workflows.rules as rules
     from workflows.actions import action_update
     from workflows.stages import Close, EvidenceMissed, Situation, ToSeniorQueue
     from workflows.actions import Call
