@@ -2,8 +2,7 @@
 it commits with the payment, rolls back with it, and is written again, once, when the batch is
 retried after losing a race."""
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, event, func, insert, select
@@ -13,6 +12,7 @@ from ledger import Ledger
 from ledger.models import LedgerAccount, LedgerTransfer
 from money import Money
 from orders import Order, OrderConflict, OrderService, PaidOrder
+from tests.ledger.moves import at_once
 
 ROUNDS = 5
 
@@ -20,26 +20,6 @@ ROUNDS = 5
 def _paid(order_id: str, currency: str = "CNY", buyer_id: str = "alice") -> PaidOrder:
     return PaidOrder(order_id=order_id, buyer_id=buyer_id, seller_id="acme",
                      paid=Money(amount=1_990, currency=currency), shipped=True)
-
-
-def _race(*moves: Callable[[], object]) -> list[object]:
-    """Run the moves at once; each one's result or the exception it raised."""
-    start = threading.Barrier(len(moves))
-    results: list[object] = [None] * len(moves)
-
-    def run(index: int) -> None:
-        start.wait()
-        try:
-            results[index] = moves[index]()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each move raised
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(moves))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _left_behind(engine: Engine, order_id: str) -> tuple[list[str], int]:
@@ -57,7 +37,7 @@ def test_registrations_in_two_currencies_at_once_one_wins_and_the_other_leaves_n
     # is retried, runs its order row again and is refused as a conflict, not a 500.
     orders = OrderService(engine, Ledger(engine))
     order_id = f"ORD-two-currencies-{round_}"
-    first, second = _race(lambda: orders.register(_paid(order_id, "CNY")),
+    first, second = at_once(lambda: orders.register(_paid(order_id, "CNY")),
                           lambda: orders.register(_paid(order_id, "EUR")))
 
     assert sorted(type(outcome).__name__ for outcome in (first, second)) == ["OrderConflict", "tuple"], (first, second)
