@@ -1,5 +1,8 @@
 """One transfer at a time through the ledger's only write entry point, `create_transfers`,
-for tests that build their ledgers move by move."""
+for tests that build their ledgers move by move; and moves run at once, for races."""
+
+import threading
+from collections.abc import Callable
 
 from ledger import Ledger, TransferPhase, TransferRequest, TransferResult
 
@@ -29,3 +32,23 @@ def post(ledger: Ledger, id: str, pending_id: str, amount: int | None = None, **
 def void(ledger: Ledger, id: str, pending_id: str, **fields: object) -> TransferResult:
     """Release a pending transfer entirely."""
     return _one(ledger, id=id, pending_id=pending_id, phase=TransferPhase.void_pending, **fields)
+
+
+def at_once(*moves: Callable[[], object]) -> list[object]:
+    """Run the moves at once; each one's result or the exception it raised."""
+    start = threading.Barrier(len(moves))
+    results: list[object] = [None] * len(moves)
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = moves[index]()
+        except Exception as error:  # noqa: BLE001 - the test inspects what each move raised
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(moves))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

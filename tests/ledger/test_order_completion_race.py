@@ -2,9 +2,6 @@
 receipt" and the buyer's dispute arrive together. Whichever wins, nothing fails and no
 money is lost or paid twice; a completion that lost to an open dispute is refused."""
 
-import threading
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import Engine
 from temporalio.exceptions import ApplicationError
@@ -13,31 +10,12 @@ from activities.ledger import LedgerActivities
 from ledger import Ledger
 from money import Money
 from orders import DisputeAlreadyOpen, OrderService, PaidOrder
+from tests.ledger.moves import at_once
 from workflows.models import FreezeEscrow
 
 CNY = "CNY"
 PAID = 19_900
 ROUNDS = 25
-
-
-def _race(*moves: Callable[[], object]) -> list[object]:
-    """Run the moves at once; each one's result or the exception it raised."""
-    start = threading.Barrier(len(moves))
-    results: list[object] = [None] * len(moves)
-
-    def run(index: int) -> None:
-        start.wait()
-        try:
-            results[index] = moves[index]()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each move raised
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(moves))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -60,7 +38,7 @@ def test_completion_and_a_dispute_opening_at_once_never_fail_or_lose_money(engin
                 if refused.non_retryable:
                     raise
 
-    opened, completed = _race(open_dispute, lambda: orders.complete(order_id))
+    opened, completed = at_once(open_dispute, lambda: orders.complete(order_id))
 
     assert isinstance(opened, str), opened
     if isinstance(completed, DisputeAlreadyOpen):
