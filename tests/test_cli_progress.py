@@ -17,6 +17,7 @@ import pytest
 from config.temporal import cases_of
 from database import make_engine, migrate
 from devstack import cli
+from policy import versions as policy_versions
 from tests.support import Stack
 from workflows.dispute import DisputeWorkflow
 
@@ -72,7 +73,11 @@ async def test_exporting_many_cases_writes_one_file_each(stack: Stack, tmp_path:
     connection = ["--address", client.service_client.config.target_host, "--namespace", client.namespace]
     out = tmp_path / "exports"
     assert await asyncio.to_thread(cli.main, ["audit", "export", *ids, "-o", str(out), *connection]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.json" for i in ids)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{i}.json" for i in ids), "policies"])
+    # Beside them, the body of the shipped policy version both cases name by ref, for a replay elsewhere.
+    ref = policy_versions.ref_or_body(stack.services.policy)
+    assert isinstance(ref, policy_versions.PolicyRef)
+    assert [p.name for p in (out / "policies").iterdir()] == [f"{ref.version}.{ref.sha256}.json"]
     err = capsys.readouterr().err
     assert f"[1/2] {ids[0]}" in err and f"[2/2] {ids[1]}" in err and "2 of 2 disputes exported" in err
     assert await asyncio.to_thread(cli.main, ["audit", "replay", "--histories", str(out)]) == 0
