@@ -39,6 +39,8 @@ from workflows.models import (
     DisputeState,
     DisputeView,
     CalendarUpdate,
+    OPENING_MEMO,
+    Opened,
     SubmittedEvidence,
 )
 
@@ -77,12 +79,9 @@ class CaseKind:
 
 DISPUTE = CaseKind("dispute", "closed", ActionResult)
 
-# The memo key naming the request that started a dispute (see `open_dispute`).
-_OPENING = "opening_request"
-
-
-async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, opening: str) -> DisputeView:
-    """Start the dispute and answer, once its escrow is frozen (Update-with-Start), with its view.
+async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, opening: str) -> ActionResult:
+    """Start the dispute and answer, once its escrow is frozen (Update-with-Start), with the
+    Update's small answer (the view is `view`).
 
     `opening` names the request (the same on every retry of a keyed one). Two requests may
     both try to start one dispute id (a reservation taken over while its first request was
@@ -98,30 +97,35 @@ async def open_dispute(client: Client, task_queue: str, dispute: DisputeInput, o
     ])
     start = WithStartWorkflowOperation(
         DisputeWorkflow.run, dispute, id=dispute.dispute_id, task_queue=task_queue,
-        search_attributes=attributes, memo={_OPENING: opening},
+        search_attributes=attributes, memo={OPENING_MEMO: opening},
         # A retried request finds the dispute its first attempt started.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A dispute id names one case for ever; a closed one is never started again.
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
+    opened: Opened | None = None
     try:
-        await client.execute_update_with_start_workflow(
+        opened = await client.execute_update_with_start_workflow(
             DisputeWorkflow.opened, start_workflow_operation=start, rpc_timeout=WORKER_ANSWER_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
-        pass
+        pass  # closed: only the memo says who started it
     except WorkflowUpdateRPCTimeoutOrCancelledError as error:
         raise DISPUTE.no_answer() from error
-    if not await _started_by(client, dispute.dispute_id, opening):
-        raise already_open(order.order_id, dispute.dispute_id)
-    return await view(client, dispute.dispute_id)
-
-
-async def _started_by(client: Client, dispute_id: str, opening: str) -> bool:
-    description = await client.get_workflow_handle(dispute_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
-    started_by = await description.memo_value(_OPENING, None)
+    # A worker older than `Opened.started_by` answers without it: ask the memo.
+    started_by = opened.started_by if opened is not None and opened.started_by is not None \
+        else await _memo_opening(client, dispute.dispute_id)
     # A dispute started before openings were recorded cannot be told apart: it stands.
-    return started_by in (None, opening)
+    if started_by not in (None, opening):
+        raise already_open(order.order_id, dispute.dispute_id)
+    if opened is None:
+        return ActionResult.of(await view(client, dispute.dispute_id))
+    return ActionResult.model_validate(opened.model_dump(exclude={"started_by"}))
+
+
+async def _memo_opening(client: Client, dispute_id: str) -> str | None:
+    description = await client.get_workflow_handle(dispute_id).describe(rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    return await description.memo_value(OPENING_MEMO, None)
 
 
 def already_open(order_id: str, dispute_id: str) -> Problem:

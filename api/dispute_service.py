@@ -40,6 +40,7 @@ from workflows.actions import Call
 from workflows.models import (
     Action,
     ActionArgs,
+    ActionResult,
     DisputeInput,
     DisputeState,
     DisputeView,
@@ -59,18 +60,20 @@ _STAFF = (Role.MEDIATOR, Role.AUDITOR, Role.PLATFORM)
 # ---- opening -----------------------------------------------------------------------
 
 
-async def open_dispute(services: Services, actor: Actor, body: DisputeCreate, key: str | None) -> DisputeView:
+async def open_dispute(services: Services, actor: Actor, body: DisputeCreate, key: str | None,
+                       minimal: bool) -> DisputeView | ActionResult:
     """Open a dispute on one of the buyer's paid orders once its escrow is frozen; a retry with
-    the same key answers with the dispute its first attempt opened."""
+    the same key answers with the dispute its first attempt opened. The answer is its view, or
+    when `minimal` the opening's small result."""
     dispute = await run_in_threadpool(prepare_opening, services, actor, body, key)
     # A retry of an opening whose case has since closed and left Temporal: Temporal would
     # take the id as new and open the case a second time.
     if (archived := await archived_final(services.archive, dispute.dispute_id)) is not None:
-        return archived.view
+        return ActionResult.of(archived.view) if minimal else archived.view
     opening = idempotency.request_token(actor, key) if key else uuid.uuid4().hex
     try:
         opened = await dispute_calls.open_dispute(services.temporal, services.settings.task_queue, dispute, opening)
-        return await run_in_threadpool(with_evidence_bodies, services, opened)
+        return opened if minimal else await view_after_action(services, opened.dispute_id)
     except RPCError as error:
         # Whether or not the start reached Temporal, a retry with the same key resumes it.
         raise unavailable("The dispute service did not confirm the opening; retry with the same "
@@ -211,7 +214,7 @@ async def case_history(services: Services, dispute_id: str) -> list[WorkflowHist
 
 
 async def view_after_action(services: Services, dispute_id: str) -> DisputeView:
-    """The Update answers small; the client gets the view as it stands after the action."""
+    """The view as it stands after an Update (which answers small), with its evidence bodies."""
     view = await dispute_calls.view(services.temporal, dispute_id)
     return await run_in_threadpool(with_evidence_bodies, services, view)
 
@@ -262,8 +265,9 @@ class ActionHook:
 
 
 async def act(services: Services, dispute_id: str, action: Action, actor: Actor, args: ActionArgs,
-              key: str | None) -> DisputeView:
-    """Run `action` on the case as `actor`; the same key again answers with the first outcome."""
+              key: str | None, minimal: bool) -> DisputeView | ActionResult:
+    """Run `action` on the case as `actor`; the same key again answers with the first outcome.
+    The answer is the case's view after it, or when `minimal` the Update's small result."""
     hook = HOOKS.get(action, ActionHook())
     if hook.check is not None:
         await run_in_threadpool(hook.check, services, args)
@@ -276,8 +280,9 @@ async def act(services: Services, dispute_id: str, action: Action, actor: Actor,
     if fingerprint:
         update_id = await run_in_threadpool(idempotency.claim_action, services.engine, actor, key, fingerprint,
                                             dispute_id)
-    await dispute_calls.act(services.temporal, dispute_id, action, Call(actor=actor, args=argument), update_id)
-    return await view_after_action(services, dispute_id)
+    result = await dispute_calls.act(services.temporal, dispute_id, action, Call(actor=actor, args=argument),
+                                     update_id)
+    return result if minimal else await view_after_action(services, dispute_id)
 
 
 async def _stored_evidence(request: ActionRequest, args: PartySubmitEvidence) -> SubmittedEvidence:

@@ -1,7 +1,7 @@
 """A mediator's action on taken cases through disputeflow's API against a bare update of the same
 shape (`bench.bare.workflow.BareCaseWorkflow`), at 50 concurrent clients by default.
 
-    .venv/bin/python -m bench.mediator [--clients 50] [--cycles 2] [--postgres URL] [--profile DIR]
+    .venv/bin/python -m bench.mediator [--clients 50] [--cycles 2] [--postgres URL] [--profile DIR] [--prefer-minimal]
 
 Each client has its own case, taken by a mediator (opened, refused by the seller, escalated by
 the buyer, taken: not measured). A cycle is `mediator-request-evidence` to a party, then that
@@ -21,7 +21,7 @@ import httpx
 from temporalio.client import Client
 
 from bench.bare.workflow import BareCaseWorkflow, EvidenceCall
-from bench.e2e import AMOUNT, BUYER, PLATFORM, SELLER, bare_dispute, expect
+from bench.e2e import AMOUNT, BUYER, PLATFORM, SELLER, bare_dispute, expect, prefer
 from bench.figures import latency_ms, percentile, ratio, verdict
 from bench.stack import Processes, on_each_database, start_both_sides
 from bench.stack import options as stack_options
@@ -50,14 +50,16 @@ async def taken_case(http: httpx.AsyncClient, order_id: str) -> str:
     return dispute_id
 
 
-def product_cycle(http: httpx.AsyncClient) -> Cycle:
+def product_cycle(http: httpx.AsyncClient, minimal: bool) -> Cycle:
     async def cycle(dispute_id: str, n: int) -> list[float]:
         party = ("buyer", "seller")[n % 2]
         started = time.perf_counter()
-        await expect(http.post(f"/disputes/{dispute_id}/mediator-request-evidence", headers={"Authorization": MEDIATOR},
-                            json={"party": party, "request": "Please send a photo of the base."}), 200)
+        await expect(http.post(f"/disputes/{dispute_id}/mediator-request-evidence",
+                               headers={"Authorization": MEDIATOR, **prefer(minimal)},
+                               json={"party": party, "request": "Please send a photo of the base."}), 200)
         requested = time.perf_counter()
-        await expect(http.post(f"/disputes/{dispute_id}/party-submit-evidence", headers={"Authorization": PARTY_TOKEN[party]},
+        await expect(http.post(f"/disputes/{dispute_id}/party-submit-evidence",
+                               headers={"Authorization": PARTY_TOKEN[party], **prefer(minimal)},
                             json={"text": f"Photo {n} of the base, as asked.",
                                   "attachments": [{"url": f"https://files.example/base-{n}.jpg",
                                                    "media_type": "image/jpeg"}]}), 200)
@@ -107,7 +109,7 @@ def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], ru
                 case = bare_dispute(f"bare-case-{run}-{n}")
                 await bare.start_workflow(BareCaseWorkflow.run, case, id=case.dispute_id, task_queue=both.bare_queue)
                 bare_cases.append(case.dispute_id)
-            sides = {"product": (product_cycle(http), product_cases), "bare": (bare_cycle(bare), bare_cases)}
+            sides = {"product": (product_cycle(http, args.prefer_minimal), product_cases), "bare": (bare_cycle(bare), bare_cases)}
             measured: dict[str, list[float]] = {"product": [], "bare": []}
             for cycle, cases in sides.values():  # warm-up, not counted
                 await run_round(cycle, cases, 0, 1)
@@ -119,7 +121,8 @@ def run_on(database: str, product_url: str, bare_url: tuple[str, str | None], ru
             for case in bare_cases:
                 await bare.get_workflow_handle(case).signal(BareCaseWorkflow.finish)
         print(f"\n== mediator actions on {database}, {args.clients} concurrent clients, "
-              f"{len(measured['product'])} actions per side ==")
+              f"{len(measured['product'])} actions per side"
+              f"{', product with Prefer: return=minimal' if args.prefer_minimal else ''} ==")
         for name, values in measured.items():
             print(f"{name:>10}: action p50/p95/p99 {latency_ms(values)} ms")
         p99 = ratio(percentile(measured["product"], 0.99), percentile(measured["bare"], 0.99))
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     options.add_argument("--clients", type=int, default=50, help="concurrent clients, one case each (default 50)")
     options.add_argument("--cycles", type=int, default=2, choices=range(1, 5),
                          help="request/submit cycles per case per round (default 2)")
+    options.add_argument("--prefer-minimal", action="store_true",
+                         help="the product's actions send `Prefer: return=minimal` (default: the full view)")
     args = options.parse_args(argv)
     on_each_database(args, "mediator", lambda *database: run_on(*database, args))
 

@@ -40,6 +40,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         Action,
         ActionResult,
+        OPENING_MEMO,
+        OpenDeadline,
+        Opened,
         AnsweredUpdate,
         CarriedCase,
         CaseCounts,
@@ -365,10 +368,12 @@ class DisputeWorkflow:
         return self._case()
 
     @workflow.update
-    async def opened(self) -> ActionResult:
-        """Answers the opening request once the escrow is frozen (Update-with-Start)."""
+    async def opened(self) -> Opened:
+        """Answers the opening request once the escrow is frozen (Update-with-Start), naming
+        the request that started the case (read from its own memo: the same on every replay)."""
         await workflow.wait_condition(lambda: self._escrow_checked)
-        return self._result()
+        started_by = workflow.memo_value(OPENING_MEMO, None, type_hint=str)
+        return Opened(**dict(self._result()), started_by=started_by)
 
     # ---- updates: seller -----------------------------------------------------------
 
@@ -1060,7 +1065,8 @@ class DisputeWorkflow:
 
     def _result(self) -> ActionResult:
         return ActionResult(dispute_id=self._input.dispute_id, state=self._state, event_seq=self._events_total,
-                            allowed_actions=self._allowed_actions())
+                            allowed_actions=self._allowed_actions(),
+                            deadlines=[OpenDeadline.of(d) for d in self._deadlines_soonest_first()])
 
     async def _flush_effects(self) -> None:
         async with self._effects_lock:
@@ -1160,6 +1166,9 @@ class DisputeWorkflow:
         )
         self._order_released = True
 
+    def _deadlines_soonest_first(self) -> list[Deadline]:
+        return sorted(self._deadlines.values(), key=lambda d: d.due_at)
+
     def _view(self) -> DisputeView:
         currency = self._input.order.paid.currency
         return DisputeView(
@@ -1177,7 +1186,7 @@ class DisputeWorkflow:
             resubmissions=self._resubmissions,
             intervention=self._intervention,
             advance=self._advance,
-            deadlines=sorted(self._deadlines.values(), key=lambda d: d.due_at),
+            deadlines=self._deadlines_soonest_first(),
             allowed_actions=self._allowed_actions(),
             resolution=self._resolution,
             events=self._events[-self._limits.events_in_view:],

@@ -529,14 +529,48 @@ class Refusal(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class OpenDeadline(BaseModel):
+    """Of a deadline, what a caller acting on the case needs: what, who must act, by when."""
+
+    kind: DeadlineKind
+    role: Role
+    party_id: str
+    due_at: datetime
+
+    @classmethod
+    def of(cls, deadline: Deadline) -> "OpenDeadline":
+        return cls(kind=deadline.kind, role=deadline.role, party_id=deadline.party_id, due_at=deadline.due_at)
+
+
 class ActionResult(BaseModel):
-    """What an action's Update answers: small whatever the case holds."""
+    """What an action's Update answers: small whatever the case holds (its deadlines are at
+    most one per kind); the whole case is the `view` query."""
 
     dispute_id: str
     state: DisputeState
     # The case's newest event once the action was applied.
     event_seq: int
     allowed_actions: dict[Role, list[Action]] = Field(default_factory=dict)
+    # Soonest first. Answers recorded before deadlines were part of it decode with none.
+    deadlines: list[OpenDeadline] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, view: DisputeView) -> "ActionResult":
+        """The small answer of a case known by its view (as the archive keeps a closed one)."""
+        return cls(dispute_id=view.dispute_id, state=view.state, event_seq=view.events_total,
+                   allowed_actions=view.allowed_actions, deadlines=[OpenDeadline.of(d) for d in view.deadlines])
+
+
+class Opened(ActionResult):
+    """What the opening Update answers: the small answer, and the request that started the
+    case (its memo's `OPENING_MEMO`), so the API tells whether that was this request."""
+
+    # None from a case started before openings were recorded.
+    started_by: str | None = None
+
+
+# The memo key naming the request that started a dispute (`api.dispute_calls.open_dispute`).
+OPENING_MEMO = "opening_request"
 
 
 class CaseCounts(BaseModel):

@@ -8,15 +8,18 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from api import dispute_service
+from api import dispute_service, preferences
 from api.deps import CurrentActor, DisputeId, IdempotencyKey, ServicesDep, require_roles
 from api.dispute_service import DisputeFilter
+from api.preferences import ReturnMinimal
 from api.problems import PROBLEM_RESPONSES, check_period
 from api.schemas import DisputeCreate, DisputeList, EvidencePage, TransferPublic
 from audit.trail import Timeline, build_timeline
 from identity import Actor, Role
 from workflows import lifecycle
-from workflows.models import ACTION_ARGS, Action, ActionArgs, DisputeState, DisputeView, PartyId, ReasonCategory
+from workflows.models import (
+    ACTION_ARGS, Action, ActionArgs, ActionResult, DisputeState, DisputeView, PartyId, ReasonCategory,
+)
 
 router = APIRouter(prefix="/disputes", tags=["disputes"], responses=PROBLEM_RESPONSES)
 
@@ -24,12 +27,16 @@ BuyerActor = Annotated[Actor, Depends(require_roles(Role.BUYER))]
 StaffReader = Annotated[Actor, Depends(require_roles(Role.MEDIATOR, Role.AUDITOR))]
 
 
-@router.post("", status_code=201, operation_id="open_dispute", response_model=DisputeView)
+@router.post("", status_code=201, operation_id="open_dispute", response_model=DisputeView | ActionResult,
+             responses=preferences.documented(201))
 async def open_dispute(body: DisputeCreate, actor: BuyerActor, services: ServicesDep,
-                       idempotency_key: IdempotencyKey, response: Response) -> DisputeView:
+                       idempotency_key: IdempotencyKey, minimal: ReturnMinimal,
+                       response: Response) -> DisputeView | ActionResult:
     """Open a dispute on one of the buyer's paid orders; the order's escrow is frozen."""
-    opened = await dispute_service.open_dispute(services, actor, body, idempotency_key)
+    opened = await dispute_service.open_dispute(services, actor, body, idempotency_key, minimal)
     response.headers["Location"] = f"/disputes/{opened.dispute_id}"
+    if minimal:
+        preferences.answered_minimal(response)
     return opened
 
 
@@ -96,8 +103,12 @@ def _action_endpoint(action: Action, args_model: type[ActionArgs], roles: tuple[
     allowed = require_roles(*roles)
 
     async def endpoint(dispute_id: DisputeId, body: args_model, actor: Annotated[Actor, Depends(allowed)],
-                       services: ServicesDep, idempotency_key: IdempotencyKey) -> DisputeView:
-        return await dispute_service.act(services, dispute_id, action, actor, body, idempotency_key)
+                       services: ServicesDep, idempotency_key: IdempotencyKey, minimal: ReturnMinimal,
+                       response: Response) -> DisputeView | ActionResult:
+        answer = await dispute_service.act(services, dispute_id, action, actor, body, idempotency_key, minimal)
+        if minimal:
+            preferences.answered_minimal(response)
+        return answer
 
     return endpoint
 
@@ -110,6 +121,7 @@ for _name, _args in ACTION_ARGS.items():
         methods=["POST"],
         operation_id=_name,
         summary=_args.__doc__.split("\n\n")[0],
-        response_model=DisputeView,
+        response_model=DisputeView | ActionResult,
+        responses=preferences.documented(200),
         tags=[f"{'party' if len(_roles) > 1 else _roles[0].value} actions"],
     )
