@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,6 +52,8 @@ class Case:
     due_at: datetime
     timer_fired: datetime | None = None
     closed: datetime | None = None
+    # The activities after the timer fired: type -> (scheduled, started, completed).
+    after_timer: dict[str, tuple[datetime, datetime | None, datetime | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,11 +133,40 @@ async def _read_case(client: Client, case: Case) -> None:
         if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             case.timer_fired = at
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-        elif (event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and case.timer_fired is not None
-              and scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
-              in CLOSING_ACTIVITIES):
-            case.closed = at
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = name
+            if case.timer_fired is not None:
+                case.after_timer[name] = (at, None, None)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            name = scheduled.get(event.activity_task_started_event_attributes.scheduled_event_id)
+            if name in case.after_timer:
+                case.after_timer[name] = (case.after_timer[name][0], at, None)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            name = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
+            if name in case.after_timer:
+                case.after_timer[name] = (*case.after_timer[name][:2], at)
+            if case.timer_fired is not None and name in CLOSING_ACTIVITIES:
+                case.closed = at
+
+
+def _phases(cases: list[Case]) -> list[str]:
+    """Where a closing's time goes, per activity after the timer: fired -> scheduled (the
+    workflow tasks before it), scheduled -> started (waiting for an activity slot) and
+    started -> completed (running), p50 / p99 in seconds."""
+    lines = []
+    names = sorted({name for c in cases for name in c.after_timer},
+                   key=lambda n: _percentile([(c.after_timer[n][0] - c.timer_fired).total_seconds()
+                                              for c in cases if n in c.after_timer], 0.5))
+    for name in names:
+        spans = [c.after_timer[name] for c in cases if name in c.after_timer and c.after_timer[name][2]]
+        fired = [(s[0] - c.timer_fired).total_seconds() for c in cases if name in c.after_timer
+                 for s in [c.after_timer[name]]]
+        waiting = [(started - scheduled).total_seconds() for scheduled, started, _ in spans if started]
+        running = [(done - started).total_seconds() for _, started, done in spans if started]
+        lines.append(f"  {name:<20} fired->scheduled {_percentile(fired, 0.5):5.2f} / {_percentile(fired, 0.99):5.2f}s"
+                     f"  schedule-to-start {_percentile(waiting, 0.5):5.2f} / {_percentile(waiting, 0.99):5.2f}s"
+                     f"  start-to-close {_percentile(running, 0.5):5.2f} / {_percentile(running, 0.99):5.2f}s")
+    return lines
 
 
 async def _post(http: httpx.AsyncClient, path: str, token: str, body: dict, key: str) -> dict:
@@ -284,6 +315,7 @@ async def bench(args: argparse.Namespace, home: Path) -> None:
         closing = [(c.closed - c.due_at).total_seconds() for c in cases if c.closed]
         print(_lateness("timer lateness (fired - due)", timer))
         print(_lateness("closing lateness (settled - due)", closing))
+        print("after the timer, per activity, p50 / p99:", *_phases([c for c in cases if c.timer_fired]), sep="\n")
         late = sum(1 for c in cases if c.closed is None or c.closed - c.due_at > LATE)
         print(f"cases still open 5 s after their deadline: {late}; at the end: "
               f"{sum(1 for c in cases if c.closed is None)}")

@@ -11,9 +11,18 @@ deadlocking. This is the recipe in SQLAlchemy's SQLite dialect documentation ("E
 Non-Legacy SQLite Transactional Modes"). A session that only reads (``reading``) begins a
 deferred transaction instead: under WAL it reads one snapshot beside the writers and never
 queues for the write lock (it must not write: it could not take the lock it would need).
+
+Writers of one engine also queue on a lock of their own (`_WriterQueue`) before asking SQLite:
+SQLite's busy handler polls, sleeping up to 100 ms between tries, so with a dozen threads
+queued for the write lock it lies idle between a commit and the next poll and a writer
+can lose the race again and again (a burst of deadlines left 14 of 16 activity threads
+asleep in ``BEGIN IMMEDIATE``, closings seconds late at p99). A Python lock hands over at the
+release. Other processes still queue through ``busy_timeout``.
 """
 
 import re
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +72,51 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
                      "use sqlite:///path or postgresql+psycopg://...")
 
 
+class _WriterQueue:
+    """The engine's writers, one at a time (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def connection_class(self) -> type[sqlite3.Connection]:
+        queue = self._lock
+
+        class QueuedConnection(sqlite3.Connection):
+            """Holds the queue from its ``BEGIN IMMEDIATE`` until its transaction ends."""
+
+            holds_queue = False
+
+            def enter(self) -> None:
+                # A writer that waits longer than SQLite would goes on without the queue, so a
+                # thread that already holds it (a nested write) fails as it did before, not hangs.
+                self.holds_queue = queue.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+
+            def leave(self) -> None:
+                if self.holds_queue:
+                    self.holds_queue = False
+                    queue.release()
+
+            def commit(self) -> None:
+                try:
+                    super().commit()
+                finally:
+                    self.leave()
+
+            def rollback(self) -> None:
+                try:
+                    super().rollback()
+                finally:
+                    self.leave()
+
+            def close(self) -> None:
+                try:
+                    super().close()
+                finally:
+                    self.leave()
+
+        return QueuedConnection
+
+
 def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
     if not in_memory and not database.startswith("file:"):
@@ -70,7 +124,8 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                      "factory": _WriterQueue().connection_class()},
         # Database errors are logged (api/problems.py): their text must not carry the values
         # of the statement, which may be a party's personal data.
         hide_parameters=True,
@@ -91,7 +146,16 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
+        writer = connection.connection.dbapi_connection
+        writer.enter()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.leave()
+            raise
 
     return engine
 
