@@ -4,7 +4,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from archive import Archive
+from archive.service import Archive
 from archive.bundle import FinalCase, FinalComplaint
 from archive.sweeper import archive_closed_runs
 from database import session

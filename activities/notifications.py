@@ -1,8 +1,8 @@
 from sqlmodel import Session
 from temporalio import activity
 
-from casebook import Casebook
-from notifications import NotificationService
+from casebook.service import Casebook
+from notifications.service import NotificationService
 from notifications.models import NotificationMessage
 from observability.domain import count_case_event
 from reporting.facts import CaseFacts

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from observability.progress import Progress
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -112,7 +110,7 @@ async def _client(args: argparse.Namespace):
 
 def _archive():
     """The archive the settings name: where cases are read once Temporal deleted them."""
-    from archive import open_archive
+    from archive.service import open_archive
     from config.settings import get_settings
     from database import open_database
 
@@ -155,6 +153,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _export_many(args: argparse.Namespace, ids: list[str]) -> int:
     from archive.source import case_runs
     from audit import history as histories
+    from observability.progress import Progress
 
     if args.output is None or (args.output.exists() and not args.output.is_dir()):
         raise _UsageError("several disputes need -o DIRECTORY")
@@ -225,6 +224,7 @@ def _load_workflows(spec: str) -> list[type]:
 async def _replay(args: argparse.Namespace) -> int:
     from audit import history as histories
     from audit import replay
+    from observability.progress import Progress
 
     filtering = any(v is not None for v in (args.state, args.buyer, args.seller, args.since, args.until, args.limit))
     chosen = [bool(args.dispute_ids), bool(args.histories), args.all or filtering]

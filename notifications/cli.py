@@ -4,14 +4,14 @@ Exit codes of `notifications resend`: 0 re-queued, 3 no such message, 4 not dead
 (pending or delivered: nothing to do). `notifications dead-letters` exits 0, listing or not.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from config.settings import get_settings
-from database import open_database
-from notifications import dispatcher
-from notifications.models import OutboxMessage
-from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
+if TYPE_CHECKING:  # the command's parser is built on every `disputeflow` start: it stays light
+    from notifications.models import OutboxMessage
 
 EXIT_UNKNOWN = 3
 EXIT_NOT_DEAD = 4
@@ -30,6 +30,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from config.settings import get_settings
+    from database import open_database
+    from notifications import dispatcher
+    from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
+
     if args.command == "dispatch":
         return dispatcher.main()
     service = NotificationService(open_database(get_settings().database_url))

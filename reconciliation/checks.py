@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from archive import Archive, ChainHead
+from archive.records import ChainHead
+from archive.service import Archive
 from archive.bundle import FinalCase, FinalComplaint
 from ledger import Ledger, TransferView, accounts
 from money import plans

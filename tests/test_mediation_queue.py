@@ -13,11 +13,12 @@ import pytest_asyncio
 from sqlalchemy import Engine, delete
 
 from activities.notifications import NotificationActivities
-from casebook import Casebook, OpenCase
+from casebook.models import OpenCase
+from casebook.service import Casebook
 from casebook.rebuild import rebuild
 from config.temporal import payload_value
 from database import make_engine, migrate, session
-from notifications import NotificationService
+from notifications.service import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
 from money import Money

@@ -3,7 +3,8 @@
 import asyncio
 from datetime import datetime, timedelta
 
-from notifications import DeliveryStatus, LogChannel
+from notifications.channels import LogChannel
+from notifications.models import DeliveryStatus
 from notifications.dispatcher import Dispatcher, RetrySchedule
 from tests.support import BUYER, SELLER, Stack, eventually
 

@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import delete, text, update
 
-from archive import Archive, Part
+from archive.records import Part
+from archive.service import Archive
 from archive.models import ArchivedRecord
 from archive.stores import DatabaseStore, DirectoryStore, S3Store
 from database import make_engine, migrate
