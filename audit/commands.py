@@ -222,15 +222,15 @@ def _load_workflows(spec: str) -> list[type]:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from audit import history as histories
-    from audit import replay
-    from observability.progress import Progress
-
     filtering = any(v is not None for v in (args.state, args.buyer, args.seller, args.since, args.until, args.limit))
     chosen = [bool(args.dispute_ids), bool(args.histories), args.all or filtering]
     if sum(chosen) != 1:
         raise _UsageError("say what to replay: DISPUTE_IDs, --histories PATH, or --all / a filter "
                           "(--state, --buyer, --seller, --since, --until, --limit)")
+    from audit import history as histories  # after the usage check, which then answers at once
+    from audit import replay
+    from observability.progress import Progress
+
     replayer = replay.DisputeReplayer(_load_workflows(args.workflows) if args.workflows else None)
     query, truncated = None, False
     if args.histories:

@@ -30,13 +30,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "dispatch":
+        from notifications import dispatcher
+
+        return dispatcher.main()
     from config.settings import get_settings
     from database import open_database
-    from notifications import dispatcher
     from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
 
-    if args.command == "dispatch":
-        return dispatcher.main()
     service = NotificationService(open_database(get_settings().database_url))
     if args.action == "dead-letters":
         page, count = service.dead_letters(limit=args.limit, offset=args.offset)
