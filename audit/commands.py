@@ -227,7 +227,9 @@ async def _replay(args: argparse.Namespace) -> int:
     if sum(chosen) != 1:
         raise _UsageError("say what to replay: DISPUTE_IDs, --histories PATH, or --all / a filter "
                           "(--state, --buyer, --seller, --since, --until, --limit)")
-    from audit import history as histories  # after the usage check, which then answers at once
+    # A usage error or an unreachable server is said before the replayer and the workflows load.
+    client = None if args.histories else await _client(args)
+    from audit import history as histories
     from audit import replay
     from observability.progress import Progress
 
@@ -239,7 +241,6 @@ async def _replay(args: argparse.Namespace) -> int:
             raise _UsageError(f"no *.json history files in {', '.join(map(str, args.histories))}")
         total, sources = len(files), replay.from_files(files)
     else:
-        client = await _client(args)
         if args.dispute_ids:
             ids = list(dict.fromkeys(args.dispute_ids))
         else:
