@@ -119,19 +119,18 @@ def _archive():
 
 
 async def _fetch(args: argparse.Namespace, dispute_id: str):
+    client = await _client(args)  # an unreachable server is said before the archive loads
     from archive.source import case_runs
     from audit import history
 
     try:
-        return await case_runs(await _client(args), _archive(), dispute_id)
+        return await case_runs(client, _archive(), dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from audit import history as histories
-
     ids = list(dict.fromkeys(args.dispute_ids))
     if len(ids) > 1:
         return await _export_many(args, ids)
@@ -139,6 +138,8 @@ async def _export(args: argparse.Namespace) -> int:
     runs = await _fetch(args, dispute_id)
     if runs is None:
         return EXIT_FAILED
+    from audit import history as histories
+
     # Whoever holds the payload keys runs this command: the export is in the clear.
     text = histories.export_json(runs) + "\n"
     if args.output:
