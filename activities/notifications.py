@@ -2,8 +2,8 @@ from sqlmodel import Session
 from temporalio import activity
 
 from casebook.service import Casebook
-from notifications.service import NotificationService
 from notifications.models import NotificationMessage
+from notifications.service import NotificationService
 from observability.domain import count_case_event
 from reporting.facts import CaseFacts
 from reporting.projection import project

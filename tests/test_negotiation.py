@@ -4,8 +4,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 from notifications.channels import LogChannel
-from notifications.models import DeliveryStatus
 from notifications.dispatcher import Dispatcher, RetrySchedule
+from notifications.models import DeliveryStatus
 from tests.support import BUYER, SELLER, Stack, eventually
 
 
