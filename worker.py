@@ -20,9 +20,9 @@ from activities.archive import ArchiveActivities
 from activities.ledger import LedgerActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
-from archive import Archive, open_archive
+from archive.service import Archive, open_archive
 from archive.sweeper import ensure_sweep_schedule
-from casebook import Casebook
+from casebook.service import Casebook
 from complaints.activities import ComplaintActivities
 from complaints.service import ComplaintService
 from complaints.workflows import ComplaintWorkflow, SellerStandingWorkflow
@@ -30,7 +30,7 @@ from config.settings import Settings, get_settings
 from config.temporal import connect
 from database import SchemaNotReady, open_database
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from observability.processes import ActivityAttempts, setup_worker
 from orders import OrderService
 from policy import load_policy

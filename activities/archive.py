@@ -4,12 +4,12 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from archive import Archive
 from archive.bundle import FinalCase, FinalComplaint
+from archive.service import Archive
 from archive.sweeper import archive_closed_runs
-from database import session
 from complaints.models import ComplaintView
 from complaints.policy import ComplaintPolicy
+from database import session
 from ledger import Ledger
 from policy import Policy
 from policy import versions as policy_versions

@@ -1,9 +1,9 @@
 from sqlmodel import Session
 from temporalio import activity
 
-from casebook import Casebook
-from notifications import NotificationService
+from casebook.service import Casebook
 from notifications.models import NotificationMessage
+from notifications.service import NotificationService
 from observability.domain import count_case_event
 from reporting.facts import CaseFacts
 from reporting.projection import project

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.problems import Problem, problem_type, unavailable, workflow_service_problem
 from api.schemas import DisputeSummary
-from archive import Archive
+from archive.service import Archive
 from archive.source import archived_final
 from config.temporal import SearchAttributes
 from orders import DisputeAlreadyOpen

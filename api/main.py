@@ -29,11 +29,11 @@ from console.pages import sessions as console_sessions
 from console.sessions import COOKIE as CONSOLE_COOKIE
 from config.temporal import connect
 from database import open_database
-from archive import open_archive
+from archive.service import open_archive
 from complaints.policy import load_complaint_policy
 from complaints.router import router as complaints_router
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from observability.processes import configure_api_process, setup_api
 from observability.tracing import temporal_plugins
 from orders import OrderService

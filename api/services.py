@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from archive import Archive
+from archive.service import Archive
 from complaints.policy import ComplaintPolicy, default_complaint_policy
 from config.settings import Settings
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from orders import OrderService
 from policy import Policy
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 
-from archive import Archive, bundle
+from archive import bundle
+from archive.service import Archive
 from archive.stores import open_store
 from audit import history as histories
 from audit.replay import DisputeReplayer

@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archive import open_archive
+    from archive.service import open_archive
     from config.settings import get_settings
     from database import open_database
     from ledger import Ledger

@@ -11,7 +11,8 @@ from temporalio.client import WorkflowHistory
 from archive import bundle
 from archive.models import LegalHold
 from archive.records import ArchiveRecord, ChainHead, Part, Verification, head_of, next_record, verify
-from archive.stores import ArchiveStore, SeqTaken
+from archive.stores import ArchiveStore, SeqTaken, open_store
+from config.settings import Settings
 from database import session
 
 log = logging.getLogger("disputeflow.archive")
@@ -135,3 +136,9 @@ class Archive:
             log.info("purged %s, archived %s, kept %s", record, record.archived_at.isoformat(), self.keep_for)
             purged.append(record)
         return PurgeReport(purged=purged, held=sorted(kept))
+
+
+def open_archive(settings: Settings, engine: Engine) -> Archive:
+    """The archive the settings name; `engine` is the project's database (holds live there)."""
+    store = open_store(settings.archive, engine, settings.archive_s3_endpoint_url)
+    return Archive(store, engine, settings.archive_keep_for)

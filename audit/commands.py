@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from observability.progress import Progress
-
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -112,7 +110,7 @@ async def _client(args: argparse.Namespace):
 
 def _archive():
     """The archive the settings name: where cases are read once Temporal deleted them."""
-    from archive import open_archive
+    from archive.service import open_archive
     from config.settings import get_settings
     from database import open_database
 
@@ -121,19 +119,18 @@ def _archive():
 
 
 async def _fetch(args: argparse.Namespace, dispute_id: str):
+    client = await _client(args)  # an unreachable server is said before the archive loads
     from archive.source import case_runs
     from audit import history
 
     try:
-        return await case_runs(await _client(args), _archive(), dispute_id)
+        return await case_runs(client, _archive(), dispute_id)
     except history.DisputeNotFound as error:
         print(error, file=sys.stderr)
         return None
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from audit import history as histories
-
     ids = list(dict.fromkeys(args.dispute_ids))
     if len(ids) > 1:
         return await _export_many(args, ids)
@@ -141,6 +138,8 @@ async def _export(args: argparse.Namespace) -> int:
     runs = await _fetch(args, dispute_id)
     if runs is None:
         return EXIT_FAILED
+    from audit import history as histories
+
     # Whoever holds the payload keys runs this command: the export is in the clear.
     text = histories.export_json(runs) + "\n"
     if args.output:
@@ -155,6 +154,7 @@ async def _export(args: argparse.Namespace) -> int:
 async def _export_many(args: argparse.Namespace, ids: list[str]) -> int:
     from archive.source import case_runs
     from audit import history as histories
+    from observability.progress import Progress
 
     if args.output is None or (args.output.exists() and not args.output.is_dir()):
         raise _UsageError("several disputes need -o DIRECTORY")
@@ -223,14 +223,17 @@ def _load_workflows(spec: str) -> list[type]:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from audit import history as histories
-    from audit import replay
-
     filtering = any(v is not None for v in (args.state, args.buyer, args.seller, args.since, args.until, args.limit))
     chosen = [bool(args.dispute_ids), bool(args.histories), args.all or filtering]
     if sum(chosen) != 1:
         raise _UsageError("say what to replay: DISPUTE_IDs, --histories PATH, or --all / a filter "
                           "(--state, --buyer, --seller, --since, --until, --limit)")
+    # A usage error or an unreachable server is said before the replayer and the workflows load.
+    client = None if args.histories else await _client(args)
+    from audit import history as histories
+    from audit import replay
+    from observability.progress import Progress
+
     replayer = replay.DisputeReplayer(_load_workflows(args.workflows) if args.workflows else None)
     query, truncated = None, False
     if args.histories:
@@ -239,7 +242,6 @@ async def _replay(args: argparse.Namespace) -> int:
             raise _UsageError(f"no *.json history files in {', '.join(map(str, args.histories))}")
         total, sources = len(files), replay.from_files(files)
     else:
-        client = await _client(args)
         if args.dispute_ids:
             ids = list(dict.fromkeys(args.dispute_ids))
         else:

@@ -36,7 +36,7 @@ from config.temporal import PLAIN_CONVERTER, SearchAttributes
 from database import make_engine, migrate
 from devstack.stack import temporal_binary
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from orders import OrderService
 from policy import Policy, Window, default_policy
 from policy.calendars import YearArrangement, extend_calendar

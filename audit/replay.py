@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, WorkflowReplayResult
 
-from archive import Archive
+from archive.service import Archive
 from archive.source import case_runs
 from audit import history as histories
 from config.temporal import SearchAttributes, Visibility, data_converter, rfc3339

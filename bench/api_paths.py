@@ -25,14 +25,14 @@ from api import dispute_service
 from api.main import create_app
 from api.schemas import DisputeCreate
 from api.services import Services
-from archive import open_archive
+from archive.service import open_archive
 from archive.source import archived_final
 from config.settings import Settings
 from database import migrate
 from database.bench import Transactions, counted, on_each_database, parser
 from identity import Actor, Role
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from orders import OrderService
 from policy import default_policy
 

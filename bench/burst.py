@@ -210,10 +210,10 @@ async def _open_all(http: httpx.AsyncClient, cases: int, concurrency: int) -> li
 
 def _services(settings: Settings, temporal: Client, window: timedelta):
     from api.services import Services
-    from archive import open_archive
+    from archive.service import open_archive
     from database import make_engine
     from ledger import Ledger
-    from notifications import NotificationService
+    from notifications.service import NotificationService
     from orders import OrderService
     from policy import Window, default_policy
 

@@ -65,7 +65,7 @@ class Side:
         from config.settings import Settings
         from database import make_engine
         from ledger import Ledger
-        from notifications import NotificationService
+        from notifications.service import NotificationService
         from orders import OrderService
         from policy import default_policy
 

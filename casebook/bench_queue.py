@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from casebook import Casebook, QueueFilter
+from casebook.service import Casebook, QueueFilter
 from database import migrate, session
 from database.bench import on_each_database, parser, timed
 from money import Money

@@ -3,12 +3,6 @@
 import argparse
 import asyncio
 
-from casebook.rebuild import rebuild
-from casebook.service import Casebook
-from config.settings import get_settings
-from config.temporal import connect
-from database import open_database
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("casebook", help="the read model of cases behind the mediators' queue")
@@ -18,6 +12,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from casebook.rebuild import rebuild
+    from casebook.service import Casebook
+    from config.settings import get_settings
+    from config.temporal import connect
+    from database import open_database
+
     settings = get_settings()
     engine = open_database(settings.database_url)
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+if TYPE_CHECKING:  # the command's parser is built on every `disputeflow` start: it stays light
+    from temporalio.client import Client
 
-from config.temporal import Visibility
-from identity import Actor, Role
-from policy import Policy
-from workflows.dispute import DisputeWorkflow
-from workflows.models import CalendarUpdate, DisputeView
+    from identity import Actor
+    from policy import Policy
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +32,13 @@ class Report:
 
 
 async def update_open_cases(client: Client, task_queue: str, policy: Policy, actor: Actor) -> Report:
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    from config.temporal import Visibility
+    from workflows.dispute import DisputeWorkflow
+    from workflows.models import CalendarUpdate, DisputeView
+
     query = str(Visibility.of(DisputeWorkflow.__name__).running().on_task_queue(task_queue))
     report = Report()
     async for execution in client.list_workflows(query):
@@ -64,6 +69,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from config.settings import get_settings
     from config.temporal import connect
+    from identity import Actor, Role
     from policy import PolicyLoadError, load_policy
 
     settings = get_settings()

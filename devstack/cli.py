@@ -2,6 +2,9 @@
 
 Exit status, for every subcommand: 0 clean, 1 findings (a replay that fails, a reconciliation
 finding, a broken archive chain, a dispute not found), 2 a usage, connection or internal error.
+
+Building the parser imports only the subcommands' parser parts (argparse, no database, no
+Temporal): `--help` and a usage error answer at once, and each command imports what it runs.
 """
 
 import argparse
@@ -14,8 +17,7 @@ from pathlib import Path
 from archive import cli as archive_commands
 from audit import commands as audit_commands
 from casebook import cli as casebook_command
-from database import SchemaNotReady
-from devstack import calendar_update, migrate, namespace_setup, stack
+from devstack import calendar_update, migrate, namespace_setup
 from notifications import cli as notification_commands
 from reconciliation import cli as reconcile_command
 from reporting import cli as report_commands
@@ -28,7 +30,12 @@ _SUBCOMMANDS = (audit_commands, archive_commands, reconcile_command, casebook_co
 def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
-    except SchemaNotReady as error:
+    except Exception as error:
+        # Only a command that opened the database raises SchemaNotReady, so it is imported by then.
+        from database import SchemaNotReady
+
+        if not isinstance(error, SchemaNotReady):
+            raise
         print(f"disputeflow: {error}", file=sys.stderr)
         return 2
 
@@ -40,7 +47,7 @@ def _run(argv: list[str] | None) -> int:
     up.add_argument("--data-dir", type=Path, help="where the Temporal server keeps its state "
                     "(default: .data under DISPUTEFLOW_HOME)")
     up.add_argument("--ui-port", type=int, default=8233)
-    up.set_defaults(handler=lambda args: stack.up(args.data_dir, args.ui_port))
+    up.set_defaults(handler=_up)
     for module in _SUBCOMMANDS:
         # A module adds one or more subcommands; each of them runs through the module's `run`.
         before = set(commands.choices)
@@ -49,6 +56,12 @@ def _run(argv: list[str] | None) -> int:
             commands.choices[name].set_defaults(handler=module.run)
     args = parser.parse_args(argv)
     return args.handler(args)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from devstack import stack
+
+    return stack.up(args.data_dir, args.ui_port)
 
 
 EXIT_ERROR = 2

@@ -11,13 +11,6 @@ changed then), 2 when the database cannot be reached or cannot be adopted.
 import argparse
 import sys
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-
-from config.settings import get_settings
-from database import SchemaNotReady, make_engine, migrate, open_database
-from database.schema import head
-
 EXIT_OK, EXIT_BEHIND, EXIT_UNREACHABLE = 0, 1, 2
 
 
@@ -28,6 +21,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from config.settings import get_settings
+    from database import SchemaNotReady, make_engine, migrate, open_database
+    from database.schema import head
+
     settings = get_settings()
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     if args.check:

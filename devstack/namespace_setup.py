@@ -8,26 +8,32 @@ Running it again changes nothing; anything it cannot do (an attribute registered
 type, a refused request) fails it with a non-zero exit, never silently.
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+if TYPE_CHECKING:  # the command's parser is built on every `disputeflow` start: it stays light
+    from temporalio.client import Client
 
-from config.settings import Settings, get_settings
-from config.temporal import SearchAttributes, apply_retention, connect
+    from config.settings import Settings
 
 
 async def prepare_namespace(client: Client, settings: Settings) -> None:
+    from config.temporal import apply_retention
+
     await _ensure_namespace(client, settings)
     await _register_search_attributes(client)
     await apply_retention(client, settings.temporal_retention)
 
 
 async def _ensure_namespace(client: Client, settings: Settings) -> None:
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
     try:
         await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
         return
@@ -52,6 +58,10 @@ async def _ensure_namespace(client: Client, settings: Settings) -> None:
 
 
 async def _register_search_attributes(client: Client) -> None:
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    from config.temporal import SearchAttributes
+
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=client.namespace))
     wanted = {key.name: key.indexed_value_type for key in SearchAttributes.ALL}
@@ -72,6 +82,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from config.settings import get_settings
+    from config.temporal import SearchAttributes, connect
+
     settings = get_settings()
 
     async def go() -> None:

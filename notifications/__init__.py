@@ -1,6 +1,3 @@
-from notifications.channels import Channel, DeliveryFailed, LogChannel, WebhookChannel, channels_from_names
-from notifications.models import DeliveryStatus, OutboxMessage
-from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
-
-__all__ = ["Channel", "DeliveryFailed", "DeliveryStatus", "LogChannel", "NotDeadLettered", "NotificationService",
-           "OutboxMessage", "UnknownNotification", "WebhookChannel", "channels_from_names"]
+"""Notifications: the outbox, its channels, the dispatcher and its operators' CLI. Modules import
+what they need (`notifications.service.NotificationService`); this package root stays empty so
+`disputeflow` reaches `notifications.cli`'s parser without loading the outbox."""

@@ -4,14 +4,14 @@ Exit codes of `notifications resend`: 0 re-queued, 3 no such message, 4 not dead
 (pending or delivered: nothing to do). `notifications dead-letters` exits 0, listing or not.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from config.settings import get_settings
-from database import open_database
-from notifications import dispatcher
-from notifications.models import OutboxMessage
-from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
+if TYPE_CHECKING:  # the command's parser is built on every `disputeflow` start: it stays light
+    from notifications.models import OutboxMessage
 
 EXIT_UNKNOWN = 3
 EXIT_NOT_DEAD = 4
@@ -31,7 +31,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "dispatch":
+        from notifications import dispatcher
+
         return dispatcher.main()
+    from config.settings import get_settings
+    from database import open_database
+    from notifications.service import NotDeadLettered, NotificationService, UnknownNotification
+
     service = NotificationService(open_database(get_settings().database_url))
     if args.action == "dead-letters":
         page, count = service.dead_letters(limit=args.limit, offset=args.offset)

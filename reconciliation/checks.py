@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from archive import Archive, ChainHead
 from archive.bundle import FinalCase, FinalComplaint
+from archive.records import ChainHead
+from archive.service import Archive
 from ledger import Ledger, TransferView, accounts
 from money import plans
 from money.plans import COMPLAINT_CODES, TransferCode, untraced_complaint_transfer

@@ -1,16 +1,13 @@
 """`disputeflow reconcile`: run every check, print the findings, exit 1 if there are any."""
 
+from __future__ import annotations
+
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
-from archive import open_archive
-from complaints.calls import complaint_ids
-from config.settings import get_settings
-from config.temporal import connect
-from database import open_database
-from observability.progress import Progress
-from reconciliation.checks import ReconciliationReport, reconcile
-from reconciliation.disputes import count_disputes, load_dispute_statuses
+if TYPE_CHECKING:  # the command's parser is built on every `disputeflow` start: it stays light
+    from reconciliation.checks import ReconciliationReport
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -19,6 +16,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from archive.service import open_archive
+    from complaints.calls import complaint_ids
+    from config.settings import get_settings
+    from config.temporal import connect
+    from database import open_database
+    from observability.progress import Progress
+    from reconciliation.checks import reconcile
+    from reconciliation.disputes import count_disputes, load_dispute_statuses
+
     settings = get_settings()
     engine = open_database(settings.database_url)  # first: a missing ledger is said before Temporal is asked
 

@@ -7,7 +7,6 @@ value, k = ceil(p * n): an observed value, so figures are exact), times in whole
 
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlalchemy import (BigInteger, ColumnElement, Connection, Engine, Row, String, and_, case, cast, distinct, func,
@@ -21,15 +20,8 @@ from sqlmodel import SQLModel
 
 from orders.models import Order
 from policy import Policy, ServiceLevel
+from reporting.breakdown import Breakdown
 from reporting.models import QualityCheck, ReportCase, ReportSla, SurveyInvitation, Verdict
-
-
-class Breakdown(StrEnum):
-    REASON = "reason"
-    SELLER = "seller"
-    MEDIATOR = "mediator"
-    URGENCY = "urgency"
-    OUTCOME = "outcome"
 
 
 class Percentiles(BaseModel):

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from database import session
 from identity import Actor, Role
-from notifications import NotificationService, OutboxMessage
+from notifications.models import OutboxMessage
+from notifications.service import NotificationService
 from policy import Policy
 from reporting.models import ReportCase, SurveyInvitation
 from reporting.projection import mark_final

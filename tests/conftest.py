@@ -24,7 +24,7 @@ os.environ.setdefault("DISPUTEFLOW_PAYLOAD_KEYS", new_keyring("test").to_json())
 
 from api.main import create_app  # noqa: E402 (after the key)
 from api.services import Services
-from archive import open_archive
+from archive.service import open_archive
 from config.settings import DEVELOPMENT_TOKENS, Settings, TokenGrant, get_settings
 from config.temporal import SearchAttributes, data_converter
 from database import make_engine, migrate
@@ -32,7 +32,7 @@ from devstack.namespace_setup import prepare_namespace
 from devstack.stack import temporal_binary
 from identity import Role
 from ledger import Ledger
-from notifications import NotificationService
+from notifications.service import NotificationService
 from orders import OrderService
 from policy import default_policy
 from tests.postgres import fresh_schema_engine, new_schema_name

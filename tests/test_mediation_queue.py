@@ -3,8 +3,8 @@ the casebook, which the cases' own notifications keep current whatever order the
 
 import asyncio
 import random
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,14 +13,15 @@ import pytest_asyncio
 from sqlalchemy import Engine, delete
 
 from activities.notifications import NotificationActivities
-from casebook import Casebook, OpenCase
+from casebook.models import OpenCase
 from casebook.rebuild import rebuild
+from casebook.service import Casebook
 from config.temporal import payload_value
 from database import make_engine, migrate, session
-from notifications import NotificationService
+from money import Money
+from notifications.service import NotificationService
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, MEDIATOR, SELLER, Stack, eventually
-from money import Money
 from workflows.models import CaseSnapshot, DisputeState, Notifications, ReasonCategory
 
 

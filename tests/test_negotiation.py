@@ -3,8 +3,9 @@
 import asyncio
 from datetime import datetime, timedelta
 
-from notifications import DeliveryStatus, LogChannel
+from notifications.channels import LogChannel
 from notifications.dispatcher import Dispatcher, RetrySchedule
+from notifications.models import DeliveryStatus
 from tests.support import BUYER, SELLER, Stack, eventually
 
 

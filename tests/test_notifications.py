@@ -21,11 +21,13 @@ import pytest
 from sqlalchemy import Engine
 
 from activities.notifications import NotificationActivities
-from casebook import Casebook
+from casebook.service import Casebook
 from database import make_engine, migrate
 from identity import Role
-from notifications import DeliveryStatus, NotificationService, channels_from_names
+from notifications.channels import channels_from_names
 from notifications.dispatcher import Dispatcher, RetrySchedule
+from notifications.models import DeliveryStatus
+from notifications.service import NotificationService
 from tests.conftest import StackFactory
 from tests.postgres import fresh_schema_engine, new_schema_name
 from tests.support import BUYER, PLATFORM, SELLER, eventually

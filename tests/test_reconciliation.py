@@ -11,7 +11,8 @@ from config.settings import get_settings
 from database import make_engine
 from devstack import cli
 from ledger import Ledger, TransferRequest, accounts
-from reconciliation import load_dispute_statuses, reconcile
+from reconciliation.checks import reconcile
+from reconciliation.disputes import load_dispute_statuses
 from tests.support import AUDITOR, BUYER, MEDIATOR, PLATFORM, SELLER, Stack
 
 

@@ -9,7 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DisputeId, ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
-from archive import Archive, Verification
+from archive.records import Verification
+from archive.service import Archive
 from identity import Actor, Role
 
 router = APIRouter(prefix="/archive", tags=["archive"], responses=PROBLEM_RESPONSES)

@@ -5,7 +5,8 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from api.schemas import MediationQueue, QueuedCase
-from casebook import Casebook, InvalidCursor, OpenCase, QueueFilter
+from casebook.models import OpenCase
+from casebook.service import Casebook, InvalidCursor, QueueFilter
 from identity import Actor, Role
 from money import Money
 from workflows.models import ReasonCategory

@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ServicesDep, require_roles
 from api.problems import PROBLEM_RESPONSES, Problem, problem_type
 from identity import Actor, Role
-from notifications import DeliveryStatus, NotDeadLettered, OutboxMessage, UnknownNotification
+from notifications.models import DeliveryStatus, OutboxMessage
+from notifications.service import NotDeadLettered, UnknownNotification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=PROBLEM_RESPONSES)
 

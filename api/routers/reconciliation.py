@@ -10,7 +10,8 @@ from api.problems import PROBLEM_RESPONSES
 from api.schemas import TransferPublic
 from complaints.calls import complaint_ids
 from identity import Actor, Role
-from reconciliation import ReconciliationReport, load_dispute_statuses, reconcile
+from reconciliation.checks import ReconciliationReport, reconcile
+from reconciliation.disputes import load_dispute_statuses
 
 router = APIRouter(prefix="/reconciliation", tags=["reconciliation"], responses=PROBLEM_RESPONSES)
 

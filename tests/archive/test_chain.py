@@ -12,8 +12,9 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import delete, text, update
 
-from archive import Archive, Part
 from archive.models import ArchivedRecord
+from archive.records import Part
+from archive.service import Archive
 from archive.stores import DatabaseStore, DirectoryStore, S3Store
 from database import make_engine, migrate
 from devstack.cli import main as disputeflow

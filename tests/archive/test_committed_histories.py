@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from archive import bundle, open_archive
+from archive import bundle
+from archive.service import open_archive
 from audit import history as histories
 from audit import replay
 from config.settings import Settings, get_settings

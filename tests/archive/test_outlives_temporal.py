@@ -15,9 +15,10 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from archive import Archive, Part
-from archive.stores import ArchiveStore
 from archive.bundle import FinalComplaint
+from archive.records import Part
+from archive.service import Archive
+from archive.stores import ArchiveStore
 from archive.sweeper import SWEEP_SCHEDULE_ID, ensure_sweep_schedule
 from audit import history as histories
 from database import make_engine, migrate

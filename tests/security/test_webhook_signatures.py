@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from notifications import OutboxMessage, channels_from_names
+from notifications.channels import channels_from_names
+from notifications.models import OutboxMessage
 from security.webhooks import WebhookSigner
 
 OLD_SECRET = "whsec_" + base64.b64encode(b"the secret being retired, 32 b!").decode()
