@@ -50,15 +50,20 @@ async def _closed_history(stack: Stack, dispute_id: str) -> WorkflowHistory:
     return await handle.fetch_history()
 
 
-async def _timer_started(stack: Stack, dispute_id: str) -> None:
-    """Wait until the workflow sleeps on its first timer."""
+async def _asleep_on_a_timer(stack: Stack, dispute_id: str) -> None:
+    """Wait until the workflow sleeps on its first timer, its opening's activities done (the
+    notifications are written after the answer)."""
     handle = stack.services.temporal.get_workflow_handle(dispute_id)
 
-    async def started() -> bool:
-        history = await handle.fetch_history()
-        return any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)
+    async def asleep() -> bool:
+        events = (await handle.fetch_history()).events
+        kinds = [e.event_type for e in events]
+        return (EventType.EVENT_TYPE_TIMER_STARTED in kinds
+                and kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+                == kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+                and kinds[-1] == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
 
-    await eventually(started, what=f"a timer in {dispute_id}")
+    await eventually(asleep, what=f"{dispute_id} asleep on a timer")
 
 
 # ---- export ----------------------------------------------------------------------------
@@ -103,7 +108,7 @@ async def test_trail_tells_who_did_what_which_timer_fired_and_where_the_money_we
     stack.set_windows(buyer_response_after_refusal=Window.seconds(2))
     order_id = await stack.register_order(amount=5_000)
     dispute_id = (await stack.open_dispute(order_id, amount=5_000))["dispute_id"]
-    await _timer_started(stack, dispute_id)
+    await _asleep_on_a_timer(stack, dispute_id)
     request_id = f"req-{uuid.uuid4().hex[:12]}"
     refused = await stack.ok("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER,
                              {"reason": "Item was fine on dispatch"},
@@ -420,7 +425,7 @@ async def _one(history: WorkflowHistory):
 async def test_only_auditors_read_histories_and_they_change_nothing(stack: Stack) -> None:
     order_id = await stack.register_order()
     dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
-    await _timer_started(stack, dispute_id)  # then it sleeps: its history only grows if someone acts
+    await _asleep_on_a_timer(stack, dispute_id)  # then it sleeps: its history only grows if someone acts
     reads = [("GET", f"/audit/disputes/{dispute_id}/history", None),
              ("GET", f"/audit/disputes/{dispute_id}/trail", None),
              ("POST", "/audit/replay", {"dispute_ids": [dispute_id]})]
