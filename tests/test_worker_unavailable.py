@@ -4,7 +4,6 @@ The wait is shortened from WORKER_ANSWER_TIMEOUT (20 s) to one second while no w
 restored for the retry: a worker back on a loaded machine may take longer than a second to answer.
 """
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,17 +12,29 @@ from api import dispute_calls
 from tests.support import BUYER, SELLER, Stack
 
 
+class AnswerWait:
+    """The API's wait for a worker's answer, shortened only while no worker runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self._monkeypatch = monkeypatch
+
+    def shorten(self) -> None:
+        self._monkeypatch.setattr(dispute_calls, "WORKER_ANSWER_TIMEOUT", timedelta(seconds=1))
+
+    def restore(self) -> None:
+        self._monkeypatch.undo()
+
+
 @pytest.fixture
-def short_answer_timeout(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Shortens the wait; the returned function restores it."""
-    monkeypatch.setattr(dispute_calls, "WORKER_ANSWER_TIMEOUT", timedelta(seconds=1))
-    return monkeypatch.undo
+def answer_wait(monkeypatch: pytest.MonkeyPatch) -> AnswerWait:
+    return AnswerWait(monkeypatch)
 
 
-async def test_an_action_no_worker_answers_is_a_503_to_retry(stack: Stack, short_answer_timeout: Callable[[], None]) -> None:
+async def test_an_action_no_worker_answers_is_a_503_to_retry(stack: Stack, answer_wait: AnswerWait) -> None:
     order_id = await stack.register_order(amount=5_000)
     dispute_id = (await stack.open_dispute(order_id, amount=5_000))["dispute_id"]
     await stack.stop_worker()
+    answer_wait.shorten()
     response = await stack.call("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER, {"reason": "No"},
                                 headers={"Idempotency-Key": "refuse-1"})
     assert response.status_code == 503, response.text
@@ -31,16 +42,17 @@ async def test_an_action_no_worker_answers_is_a_503_to_retry(stack: Stack, short
     assert response.headers["retry-after"] == "5"
     # The retry the answer asks for, once a worker is back, is the same action, done once.
     await stack.start_worker()
-    short_answer_timeout()
+    answer_wait.restore()
     retried = await stack.call("POST", f"/disputes/{dispute_id}/seller-refuse", SELLER, {"reason": "No"},
                                headers={"Idempotency-Key": "refuse-1"})
     assert retried.status_code == 200, retried.text
     assert [e["kind"] for e in retried.json()["events"]].count("seller_refused") == 1
 
 
-async def test_an_opening_no_worker_answers_is_a_503_to_retry(stack: Stack, short_answer_timeout: Callable[[], None]) -> None:
+async def test_an_opening_no_worker_answers_is_a_503_to_retry(stack: Stack, answer_wait: AnswerWait) -> None:
     order_id = await stack.register_order(amount=5_000)
     await stack.stop_worker()
+    answer_wait.shorten()
     body = {"order_id": order_id, "kind": "refund_only", "reason": "quality",
             "amount": {"amount": 5_000, "currency": "CNY"}, "description": "Leaks"}
     headers = {"Idempotency-Key": f"open-{order_id}"}
@@ -48,7 +60,7 @@ async def test_an_opening_no_worker_answers_is_a_503_to_retry(stack: Stack, shor
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
     await stack.start_worker()
-    short_answer_timeout()
+    answer_wait.restore()
     retried = await stack.call("POST", "/disputes", BUYER, body, headers=headers)
     assert retried.status_code in (200, 201), retried.text
     assert retried.json()["escrow_frozen"]["amount"] == 5_000
