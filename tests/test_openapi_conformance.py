@@ -8,6 +8,8 @@ worker and the Temporal client live.
 """
 
 import asyncio
+import importlib
+import pkgutil
 from typing import Any
 
 import httpx
@@ -20,6 +22,21 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from config.settings import DEVELOPMENT_TOKENS
 from tests.support import Stack
+
+
+def _import_every_module(package) -> None:  # noqa: ANN001
+    """Import all of `package` now, at collection. Schemathesis imports some of its modules
+    lazily, deep inside a generation; pytest rewrites a plugin's modules from source as they
+    are imported, and CPython 3.11's parser, so deep in the stack, sometimes fails with
+    "SystemError: AST constructor recursion depth mismatch"."""
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # an optional extra this project does not install (allure)
+            pass
+
+
+_import_every_module(schemathesis)
 
 # Small enough that every operation for all six roles runs in a few minutes on a loaded machine.
 EXAMPLES_PER_OPERATION = 10
