@@ -4,6 +4,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.definition import uninterrupted
 from archive.bundle import FinalCase, FinalComplaint
 from archive.service import Archive
 from archive.sweeper import archive_closed_runs
@@ -45,7 +46,7 @@ class ArchiveActivities:
         # The workflows whose closed runs the sweeper archives (disputes, complaints).
         self._workflow_types = workflow_types
 
-    @activity.defn
+    @uninterrupted
     def archive_final_case(self, request: ArchiveFinalCase) -> int:
         """The final view, the money trail and the policy; the record's place in the chain."""
         transfers = self._ledger.transfers(dispute_id=request.view.dispute_id)
@@ -57,7 +58,7 @@ class ArchiveActivities:
             case_final(db, request.view, policy)
         return seq
 
-    @activity.defn
+    @uninterrupted
     def archive_final_complaint(self, request: ArchiveFinalComplaint) -> int:
         """As `archive_final_case`, for a complaint (its transfers name it in the case column)."""
         transfers = self._ledger.transfers(dispute_id=request.view.complaint_id)

@@ -5,9 +5,9 @@ retry after a commit is answered "exists" and moves nothing twice."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.definition import uninterrupted
 from fund import FUND_CANNOT_PAY
 from ledger import Ledger, LedgerError, accounts
 from money import plans
@@ -25,7 +25,7 @@ class LedgerActivities:
     def __init__(self, ledger: Ledger):
         self._ledger = ledger
 
-    @activity.defn
+    @uninterrupted
     def freeze_escrow(self, request: FreezeEscrow) -> EscrowFrozen:
         """Hold the order's escrow as a pending payout to the seller while the dispute is open."""
         with as_application_error():
@@ -40,7 +40,7 @@ class LedgerActivities:
             self._ledger.create_transfers([hold])
             return EscrowFrozen(transfer_id=hold.id, amount=escrow.available)
 
-    @activity.defn
+    @uninterrupted
     def pay_advance(self, request: PayAdvance) -> str:
         """先行垫付: pay the buyer from the guarantee fund."""
         # A fund that cannot cover the advance is a refusal, not something a retry fixes.
@@ -50,7 +50,7 @@ class LedgerActivities:
             self._ledger.create_transfers([advance])
         return advance.id
 
-    @activity.defn
+    @uninterrupted
     def settle_dispute(self, request: SettleDispute) -> DisputeSettled:
         """Close the dispute's money in one atomic batch (see `plans.settlement`)."""
         with as_application_error():
@@ -62,7 +62,7 @@ class LedgerActivities:
                                  request.refund)
             return plan.figures
 
-    @activity.defn
+    @uninterrupted
     def adjust_after_appeal(self, request: AdjustAfterAppeal) -> str:
         """Move the difference between the appealed ruling and the final one."""
         with as_application_error():

@@ -1,6 +1,6 @@
 from sqlmodel import Session
-from temporalio import activity
 
+from activities.definition import uninterrupted
 from casebook.service import Casebook
 from notifications.models import NotificationMessage
 from notifications.service import NotificationService
@@ -18,12 +18,12 @@ class NotificationActivities:
         self._service = service
         self._casebook = casebook
 
-    @activity.defn
+    @uninterrupted
     def notify_all(self, change: Notifications) -> None:
         """Every message of one change of a case, and its read-model rows, in one transaction."""
         self._write(change.dispute_id, change.messages, change.case, change.report)
 
-    @activity.defn
+    @uninterrupted
     def notify(self, notification: Notification) -> None:
         """One message; cases started before `notify_all` send one per recipient, the first of
         each change carrying the case."""

@@ -1,5 +1,4 @@
-from temporalio import activity
-
+from activities.definition import uninterrupted
 from orders import OrderService
 from workflows.models import ReleaseOrder
 
@@ -8,6 +7,6 @@ class OrderActivities:
     def __init__(self, orders: OrderService):
         self._orders = orders
 
-    @activity.defn
+    @uninterrupted
     def release_order(self, request: ReleaseOrder) -> None:
         self._orders.release_dispute(request.order_id, request.dispute_id, ruled=request.ruled)

@@ -4,6 +4,7 @@ complaint service and Temporal. Each is idempotent, so a retry never acts twice.
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.definition import uninterrupted
 from activities.ledger import as_application_error
 from complaints.models import (
     DeliverViolation,
@@ -27,12 +28,12 @@ class ComplaintActivities:
         self._complaints = complaints
         self._client = client
 
-    @activity.defn
+    @uninterrupted
     def pay_complaint_compensation(self, request: PayCompensation) -> str:
         return self._post(plans.compensation(request.complaint_id, request.buyer_id, request.seller_id,
                                              request.amount.amount, request.amount.currency))
 
-    @activity.defn
+    @uninterrupted
     def reverse_complaint_compensation(self, request: ReverseCompensation) -> str:
         return self._post(plans.compensation_reversal(request.complaint_id, request.buyer_id, request.seller_id,
                                                       request.amount.amount, request.amount.currency))
@@ -57,10 +58,10 @@ class ComplaintActivities:
             id=standing_id(seller_id), task_queue=activity.info().task_queue,
             start_signal=signal, start_signal_args=[argument])
 
-    @activity.defn
+    @uninterrupted
     def release_complaint_filing(self, request: ReleaseFiling) -> None:
         self._complaints.release(request.order_id, request.complaint_type, request.complaint_id)
 
-    @activity.defn
+    @uninterrupted
     def publish_standing(self, summary: StandingSummary) -> None:
         self._complaints.publish_standing(summary)

@@ -3,9 +3,11 @@ case's money step completes on the worker that started it, not on the next one."
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 
 from config.settings import Settings
@@ -55,6 +57,52 @@ async def test_in_flight_activities_finish_within_the_shutdown_grace(
     opened = await asyncio.wait_for(opening, timeout=60)
     assert opened["state"] == "WAIT_SELLER_AGREE"
     assert await eventually(lambda: _frozen(stack, order_id), what="the escrow frozen")
+
+
+class LedgerHeldUntilCancelled(Ledger):
+    """Holds a batch until the stopping worker cancels the activity posting it, then posts it."""
+
+    def __init__(self, engine: Engine):
+        super().__init__(engine)
+        self.entered = threading.Event()
+
+    def create_transfers(self, requests, **kwargs):
+        self.entered.set()
+        deadline = time.monotonic() + 60
+        while not activity.is_cancelled():
+            assert time.monotonic() < deadline, "the stopping worker never cancelled the activity"
+            time.sleep(0.01)
+        return super().create_transfers(requests, **kwargs)
+
+
+async def test_a_worker_stopped_past_its_grace_lets_a_started_posting_finish(
+        any_stack: Stack, activity_executor: ThreadPoolExecutor) -> None:
+    """Past the grace the SDK cancels a thread's activity by raising inside the thread, wherever it
+    is; inside the database driver that left a pooled PostgreSQL connection mid-command, and the
+    next request to check it out answered 500. An activity runs to its end instead."""
+    stack = any_stack
+    engine = stack.services.engine
+    order_id = await stack.register_order()
+    await stack.stop_worker()
+    ledger = LedgerHeldUntilCancelled(engine)
+    worker = build_worker(stack.services.temporal, stack.task_queue, engine, activity_executor, ledger=ledger,
+                          **tuning_options(Settings(worker_shutdown_grace=0)))
+    running = asyncio.create_task(worker.run())
+    opening = asyncio.create_task(stack.open_dispute(order_id))
+    await asyncio.to_thread(ledger.entered.wait, 60)  # the escrow freeze is in flight
+
+    await asyncio.wait_for(worker.shutdown(), timeout=60)
+    await running
+    # The stopped worker's freeze committed: nothing else could have posted it.
+    assert stack.money(order_id)["escrow_pending"] > 0
+    # Every pooled connection passes its check-out (PostgreSQL's pre-ping is where it failed).
+    connections = [engine.raw_connection() for _ in range(engine.pool.size())]
+    for connection in connections:
+        connection.close()
+
+    await stack.start_worker()
+    opened = await asyncio.wait_for(opening, timeout=60)
+    assert opened["state"] == "WAIT_SELLER_AGREE"
 
 
 async def _frozen(stack: Stack, order_id: str) -> bool:
