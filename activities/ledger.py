@@ -5,6 +5,7 @@ retry after a commit is answered "exists" and moves nothing twice."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.definition import uninterrupted

@@ -32,7 +32,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import DEVELOPMENT_TOKENS, Settings, get_settings
+from config.settings import Settings, get_settings
 from config.temporal import SearchAttributes, Visibility, data_converter
 from devstack.stack import temporal_binary
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import BigInteger, Column, DateTime, Engine, Index, MetaData, String, Table, insert
+from sqlalchemy import Column, Engine, Index, MetaData, Table, insert
 
 from database import migrate
 from database.bench import on_each_database

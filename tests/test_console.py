@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 import uvicorn
+from playwright.async_api import async_playwright, expect
 from sqlalchemy import Engine
 
 from api.main import create_app
@@ -96,7 +97,6 @@ def own_engine(tmp_path: Path) -> Engine:
 @pytest_asyncio.fixture
 async def console(stack_factory, own_engine: Engine) -> AsyncIterator[Console]:
     _browser_or_skip()
-    from playwright.async_api import async_playwright
 
     async with stack_factory(own_engine) as stack:
         port = _free_port()
@@ -267,13 +267,17 @@ async def test_an_auditor_replays_a_case_and_reads_the_report(console: Console) 
 async def test_staff_only_by_keyboard_on_a_tablet(console: Console) -> None:
     page = await (await console.context("en", width=768)).new_page()
     await page.goto("/console/sign-in")
-    # The token field has the focus; Enter sends the form.
+    # The token field has the focus (the browser applies autofocus at its next rendering, which
+    # may come after the load event); Enter sends the form.
+    token = page.locator("#token")
+    await expect(token).to_be_focused()
     await page.keyboard.type(BUYER)
     await page.keyboard.press("Enter")
     assert "for platform staff" in await page.locator("#sign-in-error").inner_text()
     await page.goto("/console/queue")
     assert page.url.endswith("/console/sign-in")
 
+    await expect(token).to_be_focused()
     await page.keyboard.type(MEDIATOR)
     await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Queue").wait_for()
