@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from tests.support import BUYER, SELLER, Stack
+from tests.test_worker_unavailable import AnswerWait
 
 MINIMAL = {"Prefer": "return=minimal"}
 SMALL_FIELDS = {"dispute_id", "state", "event_seq", "allowed_actions", "deadlines"}
@@ -109,3 +112,44 @@ async def test_an_action_minimal_and_full_say_the_same_as_the_view(stack: Stack)
     again = await stack.ok("POST", path, SELLER, {"reason": "Nothing wrong with it"},
                            headers={"Idempotency-Key": f"refuse-{dispute_id}"})
     assert _small_of(again) == small
+
+
+async def test_a_refused_action_is_the_same_problem_with_or_without_the_preference(stack: Stack) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+    await stack.act(dispute_id, "seller-agree-refund", SELLER)
+    path = f"/disputes/{dispute_id}/seller-refuse"
+    answers = [await stack.call("POST", path, SELLER, {"reason": "Too late"}, headers=headers)
+               for headers in (MINIMAL, {})]
+    for response in answers:
+        assert response.status_code == 409, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "Preference-Applied" not in response.headers
+    assert answers[0].json() == answers[1].json()
+    # From the wrong party, too.
+    wrong = await stack.call("POST", f"/disputes/{dispute_id}/buyer-withdraw", SELLER, {}, headers=MINIMAL)
+    assert wrong.status_code == 403, wrong.text
+    assert "Preference-Applied" not in wrong.headers
+
+
+async def test_a_minimal_action_no_worker_answers_is_a_503_and_its_retry_acts_once(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    order_id = await stack.register_order()
+    dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
+    path = f"/disputes/{dispute_id}/seller-refuse"
+    headers = {**MINIMAL, "Idempotency-Key": f"refuse-{dispute_id}"}
+    await stack.stop_worker()
+    answer_wait = AnswerWait(monkeypatch)
+    answer_wait.shorten()
+    response = await stack.call("POST", path, SELLER, {"reason": "No"}, headers=headers)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    await stack.start_worker()
+    answer_wait.restore()
+    retried = await stack.call("POST", path, SELLER, {"reason": "No"}, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.headers["Preference-Applied"] == "return=minimal"
+    view = await stack.dispute(dispute_id)
+    assert retried.json() == _small_of(view)
+    assert [e["kind"] for e in view["events"]].count("seller_refused") == 1
