@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import Subquery
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import SQLModel
 
+from database import reading
 from orders.models import Order
 from policy import Policy, ServiceLevel
 from reporting.breakdown import Breakdown
@@ -255,7 +256,10 @@ class KpiReader:
 
     def report(self, opened_from: datetime, opened_to: datetime, policy: Policy, *, as_of: datetime,
                by: Breakdown | None = None) -> KpiReport:
-        with self._engine.connect() as db:
+        # A read of its own: on SQLite a report would otherwise hold every writer (cases' money,
+        # orders) for as long as it computes.
+        with reading(self._engine) as session:
+            db = session.connection()
             overall = _kpis(_Period(db, opened_from, opened_to, None), policy, as_of)
             report = KpiReport(opened_from=opened_from, opened_to=opened_to, as_of=as_of, overall=overall[None], by=by)
             if by is not None:
@@ -380,7 +384,7 @@ def trends(engine: Engine, opened_from: datetime, opened_to: datetime, *, limit:
     """The most frequent problem types and the sellers with the most disputes in a period."""
     in_period = and_(ReportCase.opened_at >= opened_from, ReportCase.opened_at < opened_to)
     count = func.count().label("cases")
-    with engine.connect() as db:
+    with reading(engine) as db:
         reasons = db.execute(select(ReportCase.reason, count).where(in_period).group_by(ReportCase.reason)
                              .order_by(count.desc(), ReportCase.reason).limit(limit)).all()
         sellers = db.execute(select(ReportCase.seller_id, count).where(in_period).group_by(ReportCase.seller_id)

@@ -1,18 +1,21 @@
 """The KPIs the database computes, on a small hand-built set of report rows whose figures are
 worked out by hand: nearest-rank percentiles with ties on the rank boundaries, a single value,
 no values, sub-second times truncated; service levels running past due; cases reopened by an
-appeal; several spot-checks of one case; two currencies. On SQLite and PostgreSQL."""
+appeal; several spot-checks of one case; two currencies. On SQLite and PostgreSQL. And while a
+report is computed, writers (a case's money, an order) go on."""
 
-from collections.abc import Iterator
+import threading
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, event, insert
 
-from database import make_engine, migrate
+from database import make_engine, migrate, session
 from policy import default_policy
-from reporting.kpis import Breakdown, KpiReader
+from reporting.kpis import Breakdown, KpiReader, trends
 from reporting.models import QualityCheck, QualitySample, ReportCase, ReportSla, SurveyInvitation
 from tests.postgres import fresh_schema_engine, new_schema_name
 
@@ -180,3 +183,39 @@ def test_an_empty_period_has_zero_figures(engine: Engine) -> None:
     assert [level.measured for level in overall.service_levels] == [0, 0, 0, 0]
     assert (overall.satisfaction.answers, overall.satisfaction.average) == (0, None)
     assert (report.groups, report.sellers) == ([], [])
+
+
+def _writes_while(engine: Engine, report: Callable[[], object]) -> bool:
+    """Whether a write from another thread commits while `report` is between two of its queries."""
+    committed: list[bool] = []
+    writers: list[threading.Thread] = []
+
+    def write() -> None:
+        with session(engine) as db:
+            db.execute(insert(SurveyInvitation), [dict(id=f"meanwhile-{uuid.uuid4().hex}", dispute_id="c01",
+                                                       role="buyer", party_id="b", due_at=AS_OF)])
+
+    def meanwhile(*_: object) -> None:
+        if writers:  # the report's later queries, and the writer's own
+            return
+        writers.append(threading.Thread(target=write))
+        writers[0].start()
+        writers[0].join(timeout=20)  # queued behind the report, it would wait 30 s for the queue
+        committed.append(not writers[0].is_alive())
+
+    event.listen(engine, "after_cursor_execute", meanwhile)
+    try:
+        report()
+    finally:
+        event.remove(engine, "after_cursor_execute", meanwhile)
+    writers[0].join()
+    return committed == [True]
+
+
+def test_a_report_holds_up_no_writer(engine: Engine) -> None:
+    # On SQLite a report that took the write lock would stop every case's money and every order
+    # for as long as it computes (seconds at 100,000 cases, README "Reporting").
+    _fill(engine)
+    assert _writes_while(engine, lambda: KpiReader(engine).report(*PERIOD, default_policy(), as_of=AS_OF,
+                                                                  by=Breakdown.SELLER))
+    assert _writes_while(engine, lambda: trends(engine, *PERIOD))
