@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 from temporalio.client import WorkflowHistory
 
 from archive import bundle
@@ -13,7 +13,7 @@ from archive.models import LegalHold
 from archive.records import ArchiveRecord, ChainHead, Part, Verification, head_of, next_record, verify
 from archive.stores import ArchiveStore, SeqTaken, open_store
 from config.settings import Settings
-from database import session
+from database import reading, session
 
 log = logging.getLogger("disputeflow.archive")
 
@@ -114,7 +114,7 @@ class Archive:
             return hold is not None
 
     def holds(self) -> list[LegalHold]:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return list(db.exec(select(LegalHold).order_by(LegalHold.dispute_id)))
 
     def purge_expired(self, now: datetime | None = None) -> PurgeReport:

@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from casebook.models import OpenCase
-from database import session
+from database import reading, session
 from workflows.models import CaseSnapshot, ReasonCategory
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -61,11 +61,11 @@ class Casebook:
         ))
 
     def case(self, dispute_id: str) -> OpenCase | None:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return db.get(OpenCase, dispute_id)
 
     def open_dispute_ids(self) -> set[str]:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return set(db.exec(select(OpenCase.dispute_id).where(OpenCase.closed.is_(False))))
 
     def mark_ended(self, dispute_id: str) -> None:
@@ -91,7 +91,7 @@ class Casebook:
         if cursor is not None:
             page = page.where(_after(*_decode(cursor)))
         page = page.order_by(OpenCase.next_due_at.asc().nulls_last(), OpenCase.dispute_id).limit(limit + 1)
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             cases = list(db.exec(page))
             total = db.exec(select(func.count()).select_from(OpenCase).where(*matching)).one()
         more = len(cases) > limit

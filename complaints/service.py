@@ -5,10 +5,10 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Column, DateTime, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, SQLModel, select
 
 from complaints.models import StandingSummary
-from database import session
+from database import reading, session
 
 
 class ComplaintFiling(SQLModel, table=True):
@@ -94,6 +94,6 @@ class ComplaintService:
                     setattr(row, name, value)
 
     def under_penalty(self, limit: int, offset: int = 0) -> list[SellerStandingRow]:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return list(db.exec(select(SellerStandingRow).where(SellerStandingRow.under_penalty)
                                 .order_by(SellerStandingRow.seller_id).offset(offset).limit(limit)))

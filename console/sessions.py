@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete
-from sqlmodel import Session
 
 from config.settings import Settings
 from console.models import ConsolePreference, ConsoleSession
-from database import session
+from database import reading, session
 from identity import Role
 
 COOKIE = "disputeflow_console"
@@ -47,7 +46,7 @@ class Sessions:
     def find(self, cookie: str | None) -> Opened | None:
         if not cookie:
             return None
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             row = db.get(ConsoleSession, _digest(cookie))
         if row is None or row.expires_at < datetime.now(UTC) or row.token_hash not in self._tokens:
             return None
@@ -64,7 +63,7 @@ class Sessions:
                 db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == _digest(cookie)))
 
     def preference(self, user: str) -> ConsolePreference | None:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             return db.get(ConsolePreference, user)
 
     def prefer(self, user: str, language: str, time_zone: str) -> None:

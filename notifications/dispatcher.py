@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from config.settings import Settings, get_settings
-from database import SchemaNotReady, open_database
+from database import SchemaNotReady, open_database, reading
 from notifications.channels import Channel, DeliveryFailed, channels_from_names
 from notifications.models import DeliveryStatus, OutboxMessage, utcnow
 from observability.processes import setup_dispatcher
@@ -74,7 +74,7 @@ class Dispatcher:
     def dispatch_due(self) -> int:
         """Deliver every message due now that no other dispatcher holds; how many were attempted."""
         now = self._clock()
-        with Session(self._engine) as session:
+        with reading(self._engine) as session:
             due = list(session.exec(
                 select(OutboxMessage.id).where(_claimable(now))
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(self._batch_size)

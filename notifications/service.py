@@ -4,7 +4,7 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from database import fetch, session
+from database import fetch, reading, session
 from notifications.models import DeliveryStatus, NotificationMessage, OutboxMessage, utcnow
 
 
@@ -41,7 +41,7 @@ class NotificationService:
                 db.add_all([OutboxMessage.model_validate(message, from_attributes=True) for message in messages])
             return True
         except IntegrityError:
-            with Session(self._engine) as db:
+            with reading(self._engine) as db:
                 if db.get(OutboxMessage, first) is None:
                     raise
             return False  # a concurrent retry wrote them first, and what goes alongside them
@@ -57,21 +57,21 @@ class NotificationService:
                      lambda: UnknownNotification(f"there is no notification {message_id}"))
 
     def for_party(self, recipient_id: str, dispute_id: str | None = None) -> list[OutboxMessage]:
-        with Session(self._engine) as session:
+        with reading(self._engine) as session:
             query = select(OutboxMessage).where(OutboxMessage.recipient_id == recipient_id)
             if dispute_id is not None:
                 query = query.where(OutboxMessage.dispute_id == dispute_id)
             return list(session.exec(query.order_by(OutboxMessage.created_at)))
 
     def for_dispute(self, dispute_id: str) -> list[OutboxMessage]:
-        with Session(self._engine) as session:
+        with reading(self._engine) as session:
             query = select(OutboxMessage).where(OutboxMessage.dispute_id == dispute_id)
             return list(session.exec(query.order_by(OutboxMessage.created_at, OutboxMessage.id)))
 
     def dead_letters(self, *, limit: int, offset: int = 0) -> tuple[list[OutboxMessage], int]:
         """One page of the dead-lettered messages, oldest first, and how many there are in all."""
         dead = OutboxMessage.status == DeliveryStatus.DEAD
-        with Session(self._engine) as session:
+        with reading(self._engine) as session:
             page = session.exec(select(OutboxMessage).where(dead)
                                 .order_by(OutboxMessage.created_at, OutboxMessage.id).offset(offset).limit(limit))
             total = session.exec(select(func.count()).select_from(OutboxMessage).where(dead)).one()

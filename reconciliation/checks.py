@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from archive.bundle import FinalCase, FinalComplaint
 from archive.records import ChainHead
 from archive.service import Archive
+from database import reading
 from ledger import Ledger, TransferView, accounts
 from money import plans
 from money.plans import COMPLAINT_CODES, TransferCode, untraced_complaint_transfer
@@ -73,7 +74,7 @@ def reconcile(engine: Engine, disputes: dict[str, DisputeStatus],
     known_complaints = None if complaints is None else complaints | archived_complaints
     archived = _archived_statuses(archive, transfers, disputes)
     disputes = disputes | archived
-    with Session(engine) as session:
+    with reading(engine) as session:
         orders = {o.id: o for o in session.exec(select(Order))}
     findings = [Finding(check="double_entry", message=problem) for problem in ledger.check_invariants()]
     findings += _closed_disputes_hold_nothing(ledger, transfers, disputes, orders)

@@ -9,9 +9,8 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, select, update
-from sqlmodel import Session
 
-from database import session
+from database import reading, session
 from identity import Actor
 from reporting.models import QualityCheck, QualitySample, ReportCase, Verdict
 
@@ -69,7 +68,7 @@ class QualityChecks:
         return sample, checks
 
     def sample(self, sample_id: str) -> tuple[QualitySample, list[QualityCheck]] | None:
-        with Session(self._engine) as db:
+        with reading(self._engine) as db:
             sample = db.get(QualitySample, sample_id)
             if sample is None:
                 return None

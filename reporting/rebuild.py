@@ -19,7 +19,7 @@ from archive.service import Archive
 from archive.source import case_runs
 from audit.history import DisputeNotFound
 from config.temporal import payload_value
-from database import session
+from database import reading, session
 from reporting.facts import CaseFacts
 from reporting.models import ReportCase, ReportSla
 from reporting.projection import mark_final, project
@@ -72,7 +72,7 @@ async def dispute_ids(client: Client, engine: Engine, visibility_filter: str | N
     if visibility_filter:
         listing += f" AND ({visibility_filter})"
     ids = {execution.id async for execution in client.list_workflows(listing)}
-    with engine.connect() as db:
+    with reading(engine) as db:
         ids |= set(db.execute(select(ArchivedRecord.dispute_id).distinct()).scalars())
     return sorted(ids)
 

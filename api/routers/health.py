@@ -5,6 +5,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep
 from api.problems import RETRY_AFTER, Problem, problem_type
+from database import reading
 from policy.coverage import CalendarCoverage, calendar_coverage
 
 router = APIRouter(tags=["health"])
@@ -33,5 +34,5 @@ async def health(services: ServicesDep) -> Health:
 
 
 def _ping_database(services) -> None:
-    with services.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    with reading(services.engine) as db:
+        db.execute(text("SELECT 1"))
