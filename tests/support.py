@@ -111,6 +111,18 @@ class Stack:
 
         return await eventually(probe, timeout=timeout, what=f"{dispute_id} in {state}")
 
+    async def wait_until_quiet(self, dispute_id: str, timeout: float = 30) -> None:
+        """Until nothing of the case is in flight (no activity, no workflow task): its history then
+        holds all it has done, the messages of its last change among them (they are written after
+        the answer and its money)."""
+        handle = self.services.temporal.get_workflow_handle(dispute_id)
+
+        async def quiet() -> bool:
+            raw = (await handle.describe()).raw_description
+            return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+        await eventually(quiet, timeout=timeout, what=f"{dispute_id} quiet")
+
     def balance(self, account_id: str) -> int:
         return self.services.ledger.account(account_id).balance
 

@@ -33,14 +33,8 @@ async def _accepted_actions(stack: Stack, dispute_id: str) -> list[str]:
 
 async def _quiet_history_length(stack: Stack, dispute_id: str) -> int:
     """History length once the workflow has no activity or workflow task in flight."""
-    handle = stack.services.temporal.get_workflow_handle(dispute_id)
-
-    async def quiet() -> bool:
-        raw = (await handle.describe()).raw_description
-        return not raw.pending_activities and not raw.HasField("pending_workflow_task")
-
-    await eventually(quiet, what="workflow idle")
-    return len((await handle.fetch_history()).events)
+    await stack.wait_until_quiet(dispute_id)
+    return len((await stack.services.temporal.get_workflow_handle(dispute_id).fetch_history()).events)
 
 
 async def test_tokens_and_roles(stack: Stack) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from config.temporal import cases_of
+from config.temporal import Visibility
 from database import make_engine, migrate
 from devstack import cli
 from policy import versions as policy_versions
-from tests.support import Stack
+from tests.support import Stack, eventually
 from workflows.dispute import DisputeWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -90,8 +90,17 @@ async def test_exporting_many_cases_writes_one_file_each(stack: Stack, tmp_path:
 
 
 async def test_reconciling_shows_a_bar_over_the_disputes_on_a_terminal_only(stack: Stack, tmp_path: Path) -> None:
-    await stack.open_dispute(await stack.register_order())
-    listed = (await stack.services.temporal.count_workflows(cases_of(DisputeWorkflow.__name__))).count
+    dispute_id = (await stack.open_dispute(await stack.register_order()))["dispute_id"]
+    cases = Visibility.cases_of(DisputeWorkflow.__name__)
+
+    async def counted() -> int | None:
+        # Visibility lists a new case shortly after it starts; the command lists the cases later.
+        client = stack.services.temporal
+        if not (await client.count_workflows(str(cases.where("WorkflowId", dispute_id)))).count:
+            return None
+        return (await client.count_workflows(str(cases))).count
+
+    listed = await eventually(counted, what=f"{dispute_id} counted")
     database = f"sqlite:///{tmp_path}/reconcile.db"
     migrate(make_engine(database))
     env = {"DISPUTEFLOW_DATABASE_URL": database,

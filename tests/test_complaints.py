@@ -113,7 +113,9 @@ async def _contested(stack: Stack, seller, order_id: str, complaint_type: str = 
 
 
 async def test_contested_upheld_with_compensation_then_the_appeal_is_rejected(stack: Stack) -> None:
-    stack.services.complaint_policy = complaint_policy(evidence=3)
+    # The evidence window is ACTING_ROOM (the default here): the buyer answers inside it; the
+    # seller's lapses.
+    stack.services.complaint_policy = complaint_policy()
     seller = new_seller(stack)
     order_id = await stack.register_order(amount=9_999, seller=seller.party_id)
     buyer_before, seller_before = _balances(stack, seller.party_id)
@@ -192,8 +194,13 @@ async def test_an_upheld_appeal_returns_the_compensation_and_lifts_the_penalty_e
     [penalty] = view["active_penalties"]
     assert (penalty["violation_class"], penalty["threshold"], penalty["measures"]) == ("A", 12, ["shop_shielded"])
     assert view["under_penalty"] and view["points"]["A"] == 12
-    listed = await stack.ok("GET", "/sellers/under-penalty", MEDIATOR)
-    assert seller.party_id in [s["seller_id"] for s in listed["items"]]
+
+    async def listed() -> bool:
+        # The list is what the standing's activity publishes after the change its view already shows.
+        page = await stack.ok("GET", "/sellers/under-penalty", MEDIATOR)
+        return seller.party_id in [s["seller_id"] for s in page["items"]]
+
+    await eventually(listed, what="the seller on the penalty list")
     assert (await stack.call("GET", "/sellers/under-penalty", SELLER)).status_code == 403
 
     await eventually(lambda: _appealable(stack, cid), what="the appeal window")
@@ -212,6 +219,14 @@ async def test_an_upheld_appeal_returns_the_compensation_and_lifts_the_penalty_e
     after = await eventually(lifted, what="the early lift")
     assert after["points"]["A"] == 0 and after["ended_penalties"][0]["end_reason"] == "appeal"
     assert after["violations"][0]["removed"]
+
+    async def announced_end() -> list:
+        # The announcements are the standing's activities after the change its view already shows:
+        # the seller's first, then the marketplace's.
+        return [m for m in stack.services.notifications.for_party("marketplace")
+                if m.data.get("seller_id") == seller.party_id and m.kind == "penalty_ended"]
+
+    await eventually(announced_end, what="the marketplace told the shield ended")
     events = {(m.recipient_role, m.kind) for m in stack.services.notifications.for_party(seller.party_id)}
     assert {("seller", "penalty_started"), ("seller", "penalty_ended")} <= events
     webhook = [m for m in stack.services.notifications.for_party("marketplace")

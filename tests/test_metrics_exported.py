@@ -96,7 +96,15 @@ async def test_every_metric_the_readme_names_is_exported(
                 await eventually(lambda: _flagged(stack, dispute_id), what="the take SLA to lapse", timeout=60)
                 stack.set_windows(mediator_take=Window.working(2))
                 await _rule(stack, dispute_id, SENIOR)
-                worker_metrics = await _scrape(http, f"http://127.0.0.1:{ours}/metrics")
+
+                async def closing_counted() -> str | None:
+                    # Counted by the closing's notifications, written after the ruling's answer and
+                    # after every earlier change's (the breach's among them).
+                    exposition = await _scrape(http, f"http://127.0.0.1:{ours}/metrics")
+                    return exposition if _matches(exposition, "disputeflow_disputes_closed_total",
+                                                  'event="mediator_ruled"') else None
+
+                worker_metrics = await eventually(closing_counted, what="the worker to count the closing")
                 sdk_metrics = await _scrape(http, f"http://127.0.0.1:{sdk}/metrics")
         api_metrics = (await stack.http.get("/metrics")).text
 

@@ -154,6 +154,9 @@ async def test_money_settles_while_the_webhook_is_down(
         assert stack.money(order_id) == {"escrow": 0, "escrow_pending": 0, "buyer_refunds": 10_000,
                                          "seller_released": 0}
         assert stack.balance("buyer:alice:CNY") == 10_000
+        # Final, so the closing's messages and its survey invitations are in the outbox too: the
+        # messages checked below are every message the case sends.
+        await stack.services.temporal.get_workflow_handle(dispute_id).result()
         outbox = stack.services.notifications
 
         async def every_message_failed_at_least_once() -> bool:

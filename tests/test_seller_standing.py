@@ -9,7 +9,7 @@ from complaints.policy import ClassRule, PenaltyTier, Reset, StandingPolicy, Vio
 from complaints.standing import standing_id
 from complaints.workflows import SellerStandingWorkflow
 from tests.complaint_support import complaint_policy, file, new_seller, standing, wait_standing
-from tests.support import PLATFORM, Stack, eventually
+from tests.support import ACTING_ROOM, PLATFORM, Stack, eventually
 
 
 async def _deliver(stack: Stack, seller_id: str, policy: StandingPolicy, violation_id: str, points: int,
@@ -61,9 +61,13 @@ async def test_class_b_tiers_from_upheld_complaints(stack: Stack) -> None:
 
 
 async def test_class_a_shields_every_12_points_and_resets_at_the_policy_instant(stack: Stack) -> None:
-    # "12 days" is 6 s; the points reset 5 s from now instead of at Chinese New Year's midnight.
-    reset_at = datetime.now(UTC) + timedelta(seconds=5)
-    policy = complaint_policy(a_day=0.5).standing
+    # The points reset ACTING_ROOM from now instead of at Chinese New Year's midnight; "12 days"
+    # (a shield) is 18 s: room to see both shields before the reset, and after it both still
+    # running while a third is imposed.
+    reset_at = datetime.now(UTC) + timedelta(seconds=ACTING_ROOM)
+    a_day = 1.5
+    shield = 12 * timedelta(seconds=a_day)
+    policy = complaint_policy(a_day=a_day).standing
     classes = {**policy.classes, ViolationClass.A: policy.classes[ViolationClass.A].model_copy(
         update={"reset": Reset(yearly=False, at=(reset_at,))})}
     policy = policy.model_copy(update={"classes": classes})
@@ -73,7 +77,7 @@ async def test_class_a_shields_every_12_points_and_resets_at_the_policy_instant(
     view = await wait_standing(stack, seller, lambda v: v["points"]["A"] == 24 and len(v["active_penalties"]) == 2,
                                "two shields at 12 and 24 points")
     assert [p["threshold"] for p in view["active_penalties"]] == [12, 24]
-    assert all(_lasts(p) == timedelta(seconds=6) for p in view["active_penalties"])
+    assert all(_lasts(p) == shield for p in view["active_penalties"])
     assert datetime.fromisoformat(view["next_reset"]["A"]) == reset_at
 
     after = await wait_standing(stack, seller, lambda v: v["points"]["A"] == 0, "the reset")

@@ -50,6 +50,14 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _metrics(port: int) -> str | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_up_in_the_background_stops_everything_on_a_signal(signum: signal.Signals, tmp_path: Path) -> None:
     temporal, ui, api, worker_metrics, sdk_metrics = ports = _free_ports(5)
@@ -68,10 +76,11 @@ def test_up_in_the_background_stops_everything_on_a_signal(signum: signal.Signal
             return _healthy(api)
 
         _wait(up_and_healthy, 180, "the API to answer /healthz")
-        worker = httpx.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=5)
-        assert worker.status_code == 200 and "disputeflow_calendar_coverage_days_left" in worker.text
-        assert "temporal_" in _wait(lambda: httpx.get(f"http://127.0.0.1:{sdk_metrics}/metrics", timeout=5).text,
-                                    60, "the SDK's metrics")
+        # `up` waits for the API's port only: the worker, started beside it, opens its listeners
+        # once it has loaded, which on a loaded machine may be after the API answers.
+        worker = _wait(lambda: _metrics(worker_metrics), 60, "the worker's metrics")
+        assert "disputeflow_calendar_coverage_days_left" in worker
+        assert "temporal_" in _wait(lambda: _metrics(sdk_metrics), 60, "the SDK's metrics")
         api_metrics = httpx.get(f"http://127.0.0.1:{api}/metrics", timeout=5).text
         assert 'disputeflow_http_requests_total{method="GET",route="/healthz",status="200"}' in api_metrics
         up_pid = int(pid_file.read_text())

@@ -19,7 +19,7 @@ from config.settings import Settings, get_settings
 from config.temporal import PLAIN_CONVERTER, connect, data_converter
 from security.encryption import KEY_ID, PayloadKeyring, UnknownKey, is_encrypted, new_keyring
 from tests.conftest import StackFactory
-from tests.support import AUDITOR, BUYER, MEDIATOR, SELLER, Stack
+from tests.support import AUDITOR, BUYER, MEDIATOR, SELLER, Stack, eventually
 from worker import WORKFLOWS, build_worker
 
 
@@ -73,8 +73,12 @@ async def test_the_server_holds_no_personal_data_and_auditors_read_it_in_the_cle
     assert b"Zhang Wei" not in stored and b"Nanjing Road" not in stored and b"Harbour Road" not in stored
     payloads = _payloads(raw)
     assert payloads and all(is_encrypted(p) and p.metadata[KEY_ID] == b"test" for p in payloads)
-    # Visibility still works: ids and states are search attributes, not payloads.
-    assert [d.id async for d in stack.services.temporal.list_workflows(f"WorkflowId = '{dispute_id}'")] == [dispute_id]
+    # Visibility still works: ids and states are search attributes, not payloads. It lists a new
+    # case shortly after it starts.
+    async def listed() -> list[str]:
+        return [d.id async for d in stack.services.temporal.list_workflows(f"WorkflowId = '{dispute_id}'")]
+
+    assert await eventually(listed, what=f"{dispute_id} listed") == [dispute_id]
 
     export = await stack.call("GET", f"/audit/disputes/{dispute_id}/history", AUDITOR)
     assert export.status_code == 200, export.text
