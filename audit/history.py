@@ -56,20 +56,19 @@ def _continued_from(history: WorkflowHistory) -> str | None:
     return first.workflow_execution_started_event_attributes.continued_execution_run_id or None
 
 
-def decrypted(history: WorkflowHistory) -> WorkflowHistory:
-    """A copy of the history with every encrypted payload in the clear (for auditors' exports)."""
+def decoded(history: WorkflowHistory) -> WorkflowHistory:
+    """A copy of the history with every payload in the clear, decrypted and decompressed (for
+    auditors' exports)."""
     codec = payload_codec()
-    if codec is None:
-        return history
     events = [HistoryEvent.FromString(event.SerializeToString()) for event in history.events]
     for event in events:
-        codec.decrypt_message(event)
+        codec.decode_message(event)
     return WorkflowHistory(history.workflow_id, events)
 
 
 def export_json(runs: list[WorkflowHistory]) -> str:
     """The auditors' export of a case: its runs in the standard JSON, payloads in the clear."""
-    return runs_to_json([decrypted(run) for run in runs])
+    return runs_to_json([decoded(run) for run in runs])
 
 
 def runs_to_json(runs: list[WorkflowHistory]) -> str:

@@ -17,36 +17,37 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
+from config.codec import DisputeflowCodec
 from config.settings import Settings, get_settings
-from security.encryption import EncryptionCodec, PayloadKeyring
+from security.encryption import PayloadKeyring
 
 # Payloads as plain JSON: how the committed histories were recorded (and still are, so
-# they replay without a key), and what every payload is once decrypted.
+# they replay without a key), and what every payload is once decoded.
 PLAIN_CONVERTER = pydantic_data_converter
 
 
 @lru_cache
-def _codec(current: str, keys: tuple[tuple[str, str], ...]) -> EncryptionCodec:
-    return PayloadKeyring(current=current, keys=dict(keys)).codec()
+def _codec(current: str | None, keys: tuple[tuple[str, str], ...]) -> DisputeflowCodec:
+    return DisputeflowCodec(PayloadKeyring(current=current, keys=dict(keys)).codec() if current is not None else None)
 
 
-def payload_codec(settings: Settings | None = None) -> EncryptionCodec | None:
-    """The settings' payload encryption, or None when no keys are configured."""
+def payload_codec(settings: Settings | None = None) -> DisputeflowCodec:
+    """The payload codec: compression, then the settings' payload encryption when keys are configured."""
     keyring = (settings or get_settings()).payload_keys
-    return _codec(keyring.current, tuple(sorted(keyring.revealed().items()))) if keyring is not None else None
+    if keyring is None:
+        return _codec(None, ())
+    return _codec(keyring.current, tuple(sorted(keyring.revealed().items())))
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
-    """The one data converter of every client and replayer: pydantic JSON, encrypted with
-    the settings' payload keys when there are any."""
-    codec = payload_codec(settings)
-    return dataclasses.replace(PLAIN_CONVERTER, payload_codec=codec) if codec else PLAIN_CONVERTER
+    """The one data converter of every client and replayer: pydantic JSON, compressed and
+    (with the settings' payload keys) encrypted by `payload_codec`."""
+    return dataclasses.replace(PLAIN_CONVERTER, payload_codec=payload_codec(settings))
 
 
 def payload_value(payload: Payload, type_hint: type | None = None) -> Any:
-    """A payload read straight from a history (encrypted or not) as a value."""
-    codec = payload_codec()
-    return PLAIN_CONVERTER.payload_converter.from_payload(codec.decrypt(payload) if codec else payload, type_hint)
+    """A payload read straight from a history (encoded by any codec version, or plain) as a value."""
+    return PLAIN_CONVERTER.payload_converter.from_payload(payload_codec().decode_payload(payload), type_hint)
 
 
 class SearchAttributes:

@@ -27,6 +27,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.problems import Problem, install_problem_handlers, problem_type
 from config.settings import Settings, get_settings
+from config.codec import UndecodablePayload
 from config.temporal import payload_codec
 from identity import Role
 from security.encryption import UnknownKey
@@ -93,23 +94,19 @@ def codec_app(settings_of: Callable[[], Settings], session_role: SessionRole = n
             changed = [change(payload) for payload in payloads]
         except json_format.ParseError as error:
             raise Problem(400, "Not payloads", str(error), type=problem_type("codec-payloads")) from error
-        except (UnknownKey, InvalidTag, DecodeError) as error:  # a key we lack, a payload altered
-            raise Problem(422, "Cannot decrypt", f"{type(error).__name__}: {error}",
+        # A key we lack, a payload altered, corrupt or inflating past the bound.
+        except (UnknownKey, InvalidTag, DecodeError, UndecodablePayload) as error:
+            raise Problem(422, "Cannot decode", f"{type(error).__name__}: {error}",
                           type=problem_type("codec-payloads")) from error
         return {"payloads": [json_format.MessageToDict(payload) for payload in changed]}
 
-    def unchanged(payload: Payload) -> Payload:
-        return payload
-
     @app.post("/decode", dependencies=[Depends(staff)])
     def decode(body: CodecPayloads) -> dict[str, Any]:
-        codec = payload_codec(settings_of())
-        return transform(body, codec.decrypt if codec else unchanged)
+        return transform(body, payload_codec(settings_of()).decode_payload)
 
     @app.post("/encode", dependencies=[Depends(staff)])
     def encode(body: CodecPayloads) -> dict[str, Any]:
-        codec = payload_codec(settings_of())
-        return transform(body, codec.encrypt if codec else unchanged)
+        return transform(body, payload_codec(settings_of()).encode_payload)
 
     return app
 

@@ -13,15 +13,13 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -88,8 +86,9 @@ def is_encrypted(payload: Payload) -> bool:
     return payload.metadata.get("encoding") == ENCODING
 
 
-class EncryptionCodec(PayloadCodec):
-    """Encrypts with `current`; decrypts with whichever of `keys` a payload names."""
+class EncryptionCodec:
+    """Encrypts with `current`; decrypts with whichever of `keys` a payload names. The
+    project's payload codec (config.codec) runs it after compression."""
 
     def __init__(self, keys: Mapping[str, bytes], current: str):
         if current not in keys:
@@ -114,26 +113,3 @@ class EncryptionCodec(PayloadCodec):
             raise UnknownKey(key_id.decode())
         plain = cipher.decrypt(payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:], key_id)
         return Payload.FromString(plain)
-
-    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.encrypt(payload) for payload in payloads]
-
-    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(payload) for payload in payloads]
-
-    def decrypt_message(self, message: Message) -> None:
-        """Decrypt, in place, every payload anywhere inside `message` (a history event, a
-        whole history): the SDK's visitors only know the worker's own messages."""
-        for field, value in message.ListFields():
-            if field.message_type is None:
-                continue
-            is_map = field.message_type.GetOptions().map_entry
-            if is_map and field.message_type.fields_by_name["value"].message_type is None:
-                continue
-            items = value.values() if is_map else value if field.is_repeated else [value]
-            for item in items:
-                if isinstance(item, Payload):
-                    if is_encrypted(item):
-                        item.CopyFrom(self.decrypt(item))
-                else:
-                    self.decrypt_message(item)

@@ -81,7 +81,7 @@ async def test_export_is_the_standard_history_json(stack: Stack, tmp_path: Path)
     assert dispute_id in response.headers["content-disposition"]
     exported = WorkflowHistory.from_json(dispute_id, response.json())
     # The auditors' copy: the recorded events, with the payloads in the clear.
-    in_clear = list(histories.decrypted(fetched).events)
+    in_clear = list(histories.decoded(fetched).events)
     assert list(exported.events) == in_clear
     assert exported.events[0].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
     assert exported.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED

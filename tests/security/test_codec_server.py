@@ -2,6 +2,7 @@
 payloads in the clear, nobody else does, and the UI's origin may call it with credentials."""
 
 import threading
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -12,7 +13,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
 from api.main import create_app
-from config.temporal import PLAIN_CONVERTER
+from config.codec import COMPRESSED, MAX_PAYLOAD, DisputeflowCodec
+from config.temporal import PLAIN_CONVERTER, payload_codec
 from console.pages import sessions as console_sessions
 from console.sessions import COOKIE as CONSOLE_COOKIE
 from security.encryption import is_encrypted
@@ -44,12 +46,14 @@ def serve() -> Iterator:
 
 
 async def _recorded_payloads(stack: Stack) -> tuple[list[dict], str]:
-    """A case's opening input, as the UI gets it from the server: encrypted, in protobuf JSON."""
+    """A case's opening input, as the UI gets it from the server: compressed, then encrypted,
+    in protobuf JSON."""
     order_id = await stack.register_order()
     dispute_id = (await stack.open_dispute(order_id))["dispute_id"]
     history = await stack.services.temporal.get_workflow_handle(dispute_id).fetch_history()
     [payload] = history.events[0].workflow_execution_started_event_attributes.input.payloads
     assert is_encrypted(payload)
+    assert payload_codec(stack.services.settings).encryption.decrypt(payload).metadata["encoding"] == COMPRESSED
     return [json_format.MessageToDict(payload)], dispute_id
 
 
@@ -96,6 +100,18 @@ async def test_auditors_and_mediators_see_payloads_and_nobody_else(stack: Stack,
         altered = dict(payloads[0], data=payloads[0]["data"][:-8] + "AAAAAAA=")
         assert (await http.post("/decode", json={"payloads": [altered]},
                                 headers={"Authorization": f"Bearer {AUDITOR}"})).status_code == 422
+        bomb = Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(bytes(MAX_PAYLOAD + 1)))
+        refused = await http.post("/decode", json={"payloads": [json_format.MessageToDict(bomb)]},
+                                  headers={"Authorization": f"Bearer {AUDITOR}"})
+        assert refused.status_code == 422 and "decompression bomb" in refused.text
+
+        # A payload compressed by a process without keys decodes too.
+        note = PLAIN_CONVERTER.payload_converter.to_payload({"note": "compressed, not sealed " * 40})
+        packed = DisputeflowCodec(None).encode_payload(note)
+        assert packed.metadata["encoding"] == COMPRESSED
+        back = await http.post("/decode", json={"payloads": [json_format.MessageToDict(packed)]},
+                               headers={"Authorization": f"Bearer {MEDIATOR}"})
+        assert back.json() == {"payloads": [json_format.MessageToDict(note)]}
 
 
 async def test_the_ui_origin_may_call_with_credentials_and_no_other(stack: Stack, serve) -> None:

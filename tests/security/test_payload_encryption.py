@@ -128,7 +128,7 @@ async def test_keys_rotate_old_payloads_still_decrypt_and_the_case_replays(
     new_only = Settings(payload_keys=PayloadKeyring(current="next", keys={"next": rotated.payload_keys.revealed()["next"]}))
     with pytest.raises(UnknownKey, match="'test'"):
         for payload in _payloads(raw):
-            data_converter(new_only).payload_codec.decrypt(payload)
+            data_converter(new_only).payload_codec.decode_payload(payload)
 
 
 def test_unencrypted_payloads_pass_through_and_altered_ones_are_refused() -> None:
@@ -172,8 +172,8 @@ def test_dev_up_encrypts_with_a_development_key_every_command_then_reads(
     # Every process started from the same place reads the key back: payloads round-trip.
     reread = Settings(payload_keys=None, payload_keys_file=keys_file)
     assert reread.payload_keys is not None and reread.payload_keys.current.startswith("dev-")
-    sealed = data_converter(reread).payload_codec.encrypt(PLAIN_CONVERTER.payload_converter.to_payload("x"))
-    assert data_converter(Settings(payload_keys=None, payload_keys_file=keys_file)).payload_codec.decrypt(sealed)
+    sealed = data_converter(reread).payload_codec.encode_payload(PLAIN_CONVERTER.payload_converter.to_payload("x"))
+    assert data_converter(Settings(payload_keys=None, payload_keys_file=keys_file)).payload_codec.decode_payload(sealed)
     # A configured keyring is left alone.
     _encryption(reread, "http://127.0.0.1:8233")
     assert Settings(payload_keys=None, payload_keys_file=keys_file).payload_keys.revealed() == reread.payload_keys.revealed()
