@@ -169,20 +169,25 @@ def write_policies(folder: Path, runs: Iterable[WorkflowHistory]) -> list[Path]:
     return written
 
 
-def register_policies(folder: Path) -> list[PolicyRef]:
+def register_policies(folder: Path) -> list[tuple[Path, str]]:
     """Hold the policy bodies exported beside the histories in `folder`, so their refs resolve.
     A file is named by the ref it stands for: its body's own hash, or (a body the exporting
-    code held from an archive record, re-dumped) the hash the cases name."""
+    code held from an archive record, re-dumped) the hash the cases name. Answers the files it
+    could not hold, each with why; the cases that name them then fail replay on their own."""
     bodies = folder / POLICIES_FOLDER
-    held = []
+    refused = []
     for path in sorted(bodies.glob("*.json")) if bodies.is_dir() else []:
         version, _, sha = path.stem.rpartition(".")
-        named = PolicyRef(version=version, sha256=sha)
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if policy_versions.register(data) != named:
-            policy_versions.hold(named, policy_versions.recorded(data))
-        held.append(named)
-    return held
+        try:
+            named = PolicyRef(version=version, sha256=sha)
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("it holds no JSON object")
+            if policy_versions.register(data) != named:
+                policy_versions.hold(named, policy_versions.recorded(data))
+        except (OSError, ValueError, policy_versions.UnknownPolicyVersion) as error:
+            refused.append((path, f"not a policy export named <version>.<sha256>.json: {error}"))
+    return refused
 
 
 async def iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:

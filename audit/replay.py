@@ -284,7 +284,9 @@ async def from_files(paths: Iterable[Path]) -> AsyncIterator[Source]:
     for path in paths:
         if path.parent not in folders:
             folders.add(path.parent)
-            histories.register_policies(path.parent)
+            for policy_file, why in histories.register_policies(path.parent):
+                yield ReplayOutcome(dispute_id=policy_file.stem, status=ReplayStatus.FAILED, source=str(policy_file),
+                                    reason=f"cannot hold {policy_file}: {why}")
         try:
             runs = histories.read_runs(path)
         except (OSError, ValueError) as error:

@@ -332,6 +332,34 @@ async def test_a_case_under_a_shipped_version_replays_from_its_export_where_the_
     assert "1 replayed" in capsys.readouterr().out
 
 
+async def test_a_file_in_policies_that_is_no_policy_export_is_a_named_failure_not_a_crash(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    export = tmp_path / "exports"
+    (export / "policies").mkdir(parents=True)
+    committed = HISTORIES / "policy_ref_seller_agrees_refund.json"
+    (export / committed.name).write_text(committed.read_text())
+    shipped = Path(versions.__file__).with_name("cn-2026.2.json")
+    bad = {
+        "notes.json": shipped.read_text(),  # not named <version>.<sha256>
+        f"cn-2026.2.{'0' * 64}.json": "[]",  # no object
+        f"cn-2026.2.{'1' * 64}.json": "{not json",
+        f"cn-2099.1.{'2' * 64}.json": shipped.read_text(),  # a body of another version
+    }
+    for name, text in bad.items():
+        (export / "policies" / name).write_text(text)
+
+    report = await replay.DisputeReplayer().replay(replay.from_files([export / committed.name]))
+    failed = {Path(o.source).name: o.reason for o in report.outcomes if not o.ok}
+    assert set(failed) == set(bad), failed
+    assert all("not a policy export named <version>.<sha256>.json" in reason for reason in failed.values())
+    # The case itself, under a version the code ships, still replays.
+    assert [o.source for o in report.outcomes if o.ok] == [str(export / committed.name)]
+    capsys.readouterr()
+    assert await _cli("audit", "replay", "--histories", str(export)) == 1
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.err and "notes.json" in printed.out + printed.err
+
+
 async def test_a_ref_the_worker_cannot_resolve_fails_the_workflow_task_visibly(stack: Stack) -> None:
     unknown = PolicyRef(version="cn-2099.1", sha256="0" * 64)
     money = Money(amount=1_000, currency="CNY")
