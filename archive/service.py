@@ -44,12 +44,18 @@ class Archive:
 
     def append(self, dispute_id: str, part: Part, content: bytes, run_id: str = "") -> ArchiveRecord:
         """Add a record at the end of the chain, once: a part already archived (a retried
-        activity, the sweeper after the case) is answered with the record that holds it."""
+        activity, the sweeper after the case) is answered with the record that holds it.
+
+        The chain's end is read before the check: a rival who archived the part after that read
+        took the place after it (or one later), so our add of that place fails and the next
+        round finds the rival's record. Checked first, a rival's commit between the check and
+        the read would chain the part twice."""
         while True:
+            last = self.store.last()
             existing = self._existing(dispute_id, part, run_id)
             if existing is not None:
                 return existing
-            record = next_record(self.store.last(), dispute_id, part, run_id, content, datetime.now(UTC))
+            record = next_record(last, dispute_id, part, run_id, content, datetime.now(UTC))
             try:
                 self.store.add(record)
             except SeqTaken:

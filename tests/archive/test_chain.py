@@ -186,3 +186,36 @@ def test_audit_verify_exits_1_naming_the_first_broken_record(archive_and_tamperi
         assert "CHAIN BROKEN at position 4: record 4 (dsp-ORD-4-1 final) was altered" in out
     finally:
         get_settings.cache_clear()
+
+
+class _OvertakenOnce:
+    """A store whose first `last()` lets another writer archive first, as a writer that
+    checked for a part just before another's commit, and read the chain's end just after, sees."""
+
+    def __init__(self, store, overtake: Callable[[], object]):  # noqa: ANN001
+        self._store = store
+        self._overtake: Callable[[], object] | None = overtake
+
+    def last(self):  # noqa: ANN201
+        if self._overtake is not None:
+            overtake, self._overtake = self._overtake, None
+            overtake()
+        return self._store.last()
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._store, name)
+
+
+def test_a_part_archived_by_two_writers_at_once_is_recorded_once(archive_and_tampering) -> None:  # noqa: ANN001
+    archive, _ = archive_and_tampering
+    _fill(archive, 2)
+    content = b'{"case": "raced"}'
+    rival = Archive(archive.store, archive._engine, KEEP)
+    slow = Archive(_OvertakenOnce(archive.store, lambda: rival.append("dsp-ORD-raced-1", Part.FINAL, content)),
+                   archive._engine, KEEP)
+
+    record = slow.append("dsp-ORD-raced-1", Part.FINAL, content)
+
+    finals = [r for r in archive.store.find("dsp-ORD-raced-1") if r.part == Part.FINAL]
+    assert [r.seq for r in finals] == [record.seq] == [3]
+    assert archive.verify().ok
