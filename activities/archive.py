@@ -35,6 +35,8 @@ class SweepResult(BaseModel):
     archived: int
     purged: int
     held: int
+    # Runs left for the next sweep (each logged with why).
+    failed: int = 0
 
 
 class ArchiveActivities:
@@ -67,9 +69,9 @@ class ArchiveActivities:
 
     @activity.defn
     async def sweep(self) -> SweepResult:
-        archived = [case for workflow_type in self._workflow_types
-                    for case in await archive_closed_runs(self._client, self._archive, self._ledger,
-                                                          activity.info().task_queue, workflow_type,
-                                                          heartbeat=activity.heartbeat)]
+        swept = [await archive_closed_runs(self._client, self._archive, self._ledger, activity.info().task_queue,
+                                           workflow_type, heartbeat=activity.heartbeat)
+                 for workflow_type in self._workflow_types]
         report = await asyncio.to_thread(self._archive.purge_expired)
-        return SweepResult(archived=len(archived), purged=len(report.purged), held=len(report.held))
+        return SweepResult(archived=sum(len(s.archived) for s in swept), purged=len(report.purged),
+                           held=len(report.held), failed=sum(len(s.failed) for s in swept))

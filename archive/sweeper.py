@@ -5,6 +5,7 @@ namespace's retention deletes it. A Temporal Schedule runs it (`ensure_sweep_sch
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import (
@@ -40,19 +41,34 @@ def archive_run(archive: Archive, ledger: Ledger, history: WorkflowHistory, run_
     archive.archive_history(history, run_id)
 
 
+@dataclass
+class Swept:
+    """The dispute ids of the runs a sweep archived, and of those it could not."""
+
+    archived: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
 async def archive_closed_runs(client: Client, archive: Archive, ledger: Ledger, task_queue: str,
-                              workflow_type: str, heartbeat: Callable[[str], None] = lambda _: None) -> list[str]:
-    """Every closed run on `task_queue` not yet archived, archived; their dispute ids."""
-    archived = []
+                              workflow_type: str, heartbeat: Callable[[str], None] = lambda _: None) -> Swept:
+    """Every closed run on `task_queue` not yet archived, archived. A run that cannot be is
+    logged and left for the next sweep: one case must not keep every other from the archive
+    until retention deletes them."""
+    swept = Swept()
     query = str(Visibility.of(workflow_type).closed().on_task_queue(task_queue))
     async for execution in client.list_workflows(query):
         heartbeat(execution.id)
         if await asyncio.to_thread(archive.has_history, execution.id, execution.run_id):
             continue
-        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-        await asyncio.to_thread(archive_run, archive, ledger, history, execution.run_id)
-        archived.append(execution.id)
-    return archived
+        try:
+            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+            await asyncio.to_thread(archive_run, archive, ledger, history, execution.run_id)
+        except Exception:
+            log.exception("cannot archive run %s of %s; the next sweep tries again", execution.run_id, execution.id)
+            swept.failed.append(execution.id)
+        else:
+            swept.archived.append(execution.id)
+    return swept
 
 
 async def ensure_sweep_schedule(client: Client, task_queue: str, every: timedelta) -> None:

@@ -19,12 +19,14 @@ from archive.bundle import FinalComplaint
 from archive.records import Part
 from archive.service import Archive
 from archive.stores import ArchiveStore
-from archive.sweeper import SWEEP_SCHEDULE_ID, ensure_sweep_schedule
+from archive.sweeper import SWEEP_SCHEDULE_ID, archive_closed_runs, ensure_sweep_schedule
 from audit import history as histories
+from config.temporal import Visibility
 from database import make_engine, migrate
 from policy import versions
 from tests.complaint_support import SENIOR, act, complaint, complaint_policy, file, new_seller, wait_final
 from tests.support import AUDITOR, BUYER, OTHER_BUYER, SELLER, Stack, eventually
+from workflows.dispute import DisputeWorkflow
 
 
 @pytest_asyncio.fixture
@@ -214,6 +216,45 @@ async def test_a_case_whose_archive_write_failed_is_archived_by_the_sweeper(own_
     assert [r.part for r in archive.store.find(dispute_id)] == [Part.FINAL, Part.HISTORY]
     await _delete_from_temporal(stack.services.temporal, dispute_id)
     assert (await stack.dispute(dispute_id))["refunded"]["amount"] == 6_000
+
+
+class _UnwritableFor(_Unwritable):
+    """A store that refuses one case's records (say, one too large for it) and takes the others'."""
+
+    def __init__(self, store: ArchiveStore, dispute_id: str):
+        super().__init__(store)
+        self._dispute_id = dispute_id
+
+    def add(self, record) -> None:  # noqa: ANN001
+        if record.dispute_id == self._dispute_id:
+            super().add(record)
+        self._store.add(record)
+
+
+async def test_a_run_the_sweeper_cannot_archive_keeps_no_other_from_the_archive(own_stack: Stack) -> None:
+    stack = own_stack
+    archive, client = stack.services.archive, stack.services.temporal
+    await stack.stop_worker()
+    await stack.start_worker(archive=Archive(_Unwritable(archive.store), stack.services.engine, archive.keep_for))
+    # Two cases close without archiving themselves.
+    (stuck, _), (other, other_run) = [await _close_refunded_case(stack) for _ in range(2)]
+    query = str(Visibility.of(DisputeWorkflow.__name__).closed().on_task_queue(stack.task_queue))
+
+    async def both_listed() -> bool:
+        return {execution.id async for execution in client.list_workflows(query)} >= {stuck, other}
+
+    await eventually(both_listed, what="both closed cases in visibility")
+
+    refusing = Archive(_UnwritableFor(archive.store, stuck), stack.services.engine, archive.keep_for)
+    swept = await archive_closed_runs(client, refusing, stack.services.ledger, stack.task_queue,
+                                      DisputeWorkflow.__name__)
+    assert (swept.archived, swept.failed) == ([other], [stuck])
+    assert archive.has_history(other, other_run) and archive.case(stuck) is None
+    # The next sweep, on a store that takes it, archives it.
+    again = await archive_closed_runs(client, archive, stack.services.ledger, stack.task_queue,
+                                      DisputeWorkflow.__name__)
+    assert (again.archived, again.failed) == ([stuck], [])
+    assert [r.part for r in archive.store.find(stuck)] == [Part.FINAL, Part.HISTORY]
 
 
 async def test_retrying_an_opening_after_the_case_left_temporal_does_not_open_it_again(own_stack: Stack) -> None:
