@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.problems import Problem, install_problem_handlers, problem_type
-from config.settings import Settings, get_settings
 from config.codec import UndecodablePayload
+from config.settings import Settings, get_settings
 from config.temporal import payload_codec
 from identity import Role
 from security.encryption import UnknownKey

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.worker import Worker
 
 from config.settings import Settings
 from ledger import Ledger
@@ -30,16 +31,40 @@ class HeldLedger(Ledger):
         return super().create_transfers(requests, **kwargs)
 
 
-async def test_in_flight_activities_finish_within_the_shutdown_grace(
-        stack: Stack, app_engine: Engine, activity_executor: ThreadPoolExecutor) -> None:
+class LedgerHeldUntilCancelled(Ledger):
+    """Holds a batch until the stopping worker cancels the activity posting it, then posts it."""
+
+    def __init__(self, engine: Engine):
+        super().__init__(engine)
+        self.entered = threading.Event()
+
+    def create_transfers(self, requests, **kwargs):
+        self.entered.set()
+        deadline = time.monotonic() + 60
+        while not activity.is_cancelled():
+            assert time.monotonic() < deadline, "the stopping worker never cancelled the activity"
+            time.sleep(0.01)
+        return super().create_transfers(requests, **kwargs)
+
+
+async def _freeze_in_flight(stack: Stack, executor: ThreadPoolExecutor, ledger: HeldLedger | LedgerHeldUntilCancelled,
+                            grace: int) -> tuple[str, Worker, asyncio.Task, asyncio.Task]:
+    """A dispute opening on a worker of its own over `ledger`, once its escrow freeze is in flight:
+    the order, the worker, the worker's run and the opening."""
     order_id = await stack.register_order()  # the API's ledger: not held
     await stack.stop_worker()
-    ledger = HeldLedger(app_engine)
-    worker = build_worker(stack.services.temporal, stack.task_queue, app_engine, activity_executor, ledger=ledger,
-                          **tuning_options(Settings(worker_shutdown_grace=30)))
+    worker = build_worker(stack.services.temporal, stack.task_queue, stack.services.engine, executor, ledger=ledger,
+                          **tuning_options(Settings(worker_shutdown_grace=grace)))
     running = asyncio.create_task(worker.run())
     opening = asyncio.create_task(stack.open_dispute(order_id))
-    await asyncio.to_thread(ledger.entered.wait, 60)  # the escrow freeze is in flight
+    await asyncio.to_thread(ledger.entered.wait, 60)
+    return order_id, worker, running, opening
+
+
+async def test_in_flight_activities_finish_within_the_shutdown_grace(
+        stack: Stack, app_engine: Engine, activity_executor: ThreadPoolExecutor) -> None:
+    ledger = HeldLedger(app_engine)
+    order_id, worker, running, opening = await _freeze_in_flight(stack, activity_executor, ledger, grace=30)
 
     stopping = asyncio.create_task(worker.shutdown())
     await asyncio.sleep(1)  # the worker is shutting down while the activity still runs
@@ -59,22 +84,6 @@ async def test_in_flight_activities_finish_within_the_shutdown_grace(
     assert await eventually(lambda: _frozen(stack, order_id), what="the escrow frozen")
 
 
-class LedgerHeldUntilCancelled(Ledger):
-    """Holds a batch until the stopping worker cancels the activity posting it, then posts it."""
-
-    def __init__(self, engine: Engine):
-        super().__init__(engine)
-        self.entered = threading.Event()
-
-    def create_transfers(self, requests, **kwargs):
-        self.entered.set()
-        deadline = time.monotonic() + 60
-        while not activity.is_cancelled():
-            assert time.monotonic() < deadline, "the stopping worker never cancelled the activity"
-            time.sleep(0.01)
-        return super().create_transfers(requests, **kwargs)
-
-
 async def test_a_worker_stopped_past_its_grace_lets_a_started_posting_finish(
         any_stack: Stack, activity_executor: ThreadPoolExecutor) -> None:
     """Past the grace the SDK cancels a thread's activity by raising inside the thread, wherever it
@@ -82,14 +91,8 @@ async def test_a_worker_stopped_past_its_grace_lets_a_started_posting_finish(
     next request to check it out answered 500. An activity runs to its end instead."""
     stack = any_stack
     engine = stack.services.engine
-    order_id = await stack.register_order()
-    await stack.stop_worker()
-    ledger = LedgerHeldUntilCancelled(engine)
-    worker = build_worker(stack.services.temporal, stack.task_queue, engine, activity_executor, ledger=ledger,
-                          **tuning_options(Settings(worker_shutdown_grace=0)))
-    running = asyncio.create_task(worker.run())
-    opening = asyncio.create_task(stack.open_dispute(order_id))
-    await asyncio.to_thread(ledger.entered.wait, 60)  # the escrow freeze is in flight
+    order_id, worker, running, opening = await _freeze_in_flight(
+        stack, activity_executor, LedgerHeldUntilCancelled(engine), grace=0)
 
     await asyncio.wait_for(worker.shutdown(), timeout=60)
     await running
